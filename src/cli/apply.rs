@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use super::exit;
 use super::output::eprint_human;
-use super::planning::{self, Hardware, Need};
+use super::planning::{self, Hardware, Session};
 use crate::diagnostic;
 use crate::launch;
-use crate::manifest::{Loader, Overrides, SecretSource};
+use crate::manifest::SecretSource;
 use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -55,27 +55,23 @@ pub fn run(args: Args, color: bool) -> u8 {
         ));
         return exit::USAGE;
     }
-    let outcome = Loader::new().load(&args.manifest, &Overrides::from_process(args.sets.clone()));
-    let mut diagnostics = outcome.diagnostics;
-    let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
+    let settings = Settings {
+        flash_attention: cfg!(feature = "flash-attn"),
+        ..Settings::default()
+    };
+    let mut diagnostics = Vec::new();
+    let Some(Session { manifest, planned }) = planning::load_and_plan(
+        &args.manifest,
+        args.sets,
+        &args.hardware,
+        &settings,
+        &mut diagnostics,
+    ) else {
         if !worker {
             eprint_human(&diagnostics, color);
         }
         return exit::INVALID;
     };
-    let settings = Settings {
-        flash_attention: cfg!(feature = "flash-attn"),
-        ..Settings::default()
-    };
-    let planned = planning::run(
-        &loaded,
-        &manifest,
-        &args.hardware,
-        &settings,
-        Need::Required,
-        &mut diagnostics,
-    );
-    diagnostic::sort(&mut diagnostics);
     if !worker {
         eprint_human(&diagnostics, color);
     }

@@ -7,12 +7,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::output::eprint_human;
-use super::planning::{self, Hardware, Need};
+use super::planning::{self, Hardware, Session};
 use super::{Format, exit};
 use crate::diagnostic::{self, render};
 use crate::launch;
 use crate::manifest::size::{ByteSize, parse_size};
-use crate::manifest::{Loader, Overrides};
 use crate::plan::{Settings, render as plan_render};
 
 #[derive(Debug, clap::Args)]
@@ -80,26 +79,22 @@ pub fn run(args: Args, color: bool) -> u8 {
         eprintln!("error: `{}` is not a file", args.manifest.display());
         return exit::USAGE;
     }
-    let outcome = Loader::new().load(&args.manifest, &Overrides::from_process(args.sets.clone()));
-    let mut diagnostics = outcome.diagnostics;
-    let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
-        print_diagnostics(&diagnostics, args.format, color);
-        return exit::INVALID;
-    };
     let settings = Settings {
         overhead: args.overhead,
         flash_attention: args.flash_attention,
         ..Settings::default()
     };
-    let planned = planning::run(
-        &loaded,
-        &manifest,
+    let mut diagnostics = Vec::new();
+    let Some(Session { manifest, planned }) = planning::load_and_plan(
+        &args.manifest,
+        args.sets,
         &args.hardware,
         &settings,
-        Need::Required,
         &mut diagnostics,
-    );
-    diagnostic::sort(&mut diagnostics);
+    ) else {
+        print_diagnostics(&diagnostics, args.format, color);
+        return exit::INVALID;
+    };
     let errors = diagnostics.iter().any(diagnostic::Diagnostic::is_error);
     let description = planned.as_ref().and_then(|p| {
         p.outcome

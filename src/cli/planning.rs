@@ -1,12 +1,12 @@
-//! The I/O around the pure planner, shared by `plan` and `validate`: find the
-//! model's shape and the hardware, run the planner, and turn its findings into
-//! diagnostics that point at manifest keys.
+//! The I/O around the pure planner, shared by `plan`, `render`, `apply` and
+//! `validate`: find the model's shape and the hardware, run the planner, and
+//! turn its findings into diagnostics that point at manifest keys.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic, Place};
 use crate::inventory::{self, Inventory, InventorySource};
-use crate::manifest::{KeyPath, Loaded, Manifest, ModelSource};
+use crate::manifest::{KeyPath, Loaded, Loader, Manifest, ModelSource, Overrides};
 use crate::model::{self, ResolveError, Resolved};
 use crate::plan::{self, Finding, Settings};
 
@@ -28,6 +28,33 @@ pub struct Planned {
     pub model: Resolved,
     pub inventory: Inventory,
     pub outcome: plan::Outcome,
+}
+
+/// A manifest loaded and validated, and its plan if one could be made.
+pub struct Session {
+    pub manifest: Manifest,
+    pub planned: Option<Planned>,
+}
+
+/// The first half of `plan`, `render` and `apply`: load the manifest with the
+/// `--set` and environment overrides, then plan it where the shape and the
+/// hardware must be known. `None` when the manifest itself is invalid. Every
+/// diagnostic goes to `out`, sorted once the planner has added its own.
+pub fn load_and_plan(
+    path: &Path,
+    sets: Vec<String>,
+    hardware: &Hardware,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Session> {
+    let outcome = Loader::new().load(path, &Overrides::from_process(sets));
+    out.extend(outcome.diagnostics);
+    let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
+        return None;
+    };
+    let planned = run(&loaded, &manifest, hardware, settings, Need::Required, out);
+    crate::diagnostic::sort(out);
+    Some(Session { manifest, planned })
 }
 
 /// Whether a missing shape or missing hardware is an error (`plan`) or just

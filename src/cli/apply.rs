@@ -29,6 +29,13 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Rehearse the launch on this machine's CPU: load the plan's layer map and
+    /// topology, with their per-range quantization, with the host standing in
+    /// for every GPU. Proves on a machine without GPUs (CI) that mistral.rs
+    /// accepts the launch. Plan against `--gpus` or `--inventory`.
+    #[arg(long)]
+    pub on_cpu: bool,
+
     /// Seconds in-flight requests may run after SIGINT/SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
@@ -87,7 +94,16 @@ pub fn run(args: Args, color: bool) -> u8 {
     let Some(plan) = planned.outcome.plan.as_ref() else {
         return exit::INVALID;
     };
-    let description = launch::compile(&manifest, &planned.model.shape, plan);
+    let mut description = launch::compile(&manifest, &planned.model.shape, plan);
+    if args.on_cpu {
+        description = match description.rehearse_on_cpu() {
+            Ok(d) => d,
+            Err(message) => {
+                say(&format!("error: {message}"));
+                return exit::INVALID;
+            }
+        };
+    }
     let rendered = launch::render(&description);
     if args.dry_run {
         println!("{}", rendered.command_line());
@@ -197,6 +213,22 @@ fn serve(
     exit::INVALID
 }
 
+/// mistral.rs reports its loading steps (layer placement, quantization,
+/// progress) through `tracing`; show them on stderr as `mistralrs serve` does.
+/// `RUST_LOG` overrides the filter.
+#[cfg(feature = "serve")]
+fn log_mistralrs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,mistralrs=info,mistralrs_core=info,mistralrs_quant=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 #[cfg(feature = "serve")]
 fn serve(
     description: &launch::Description,
@@ -224,6 +256,7 @@ fn serve(
             Err(_) => exit::INVALID,
         };
     }
+    log_mistralrs();
     let loopback = ["127.0.0.1", "::1", "localhost"].contains(&manifest.server.host.as_str());
     if !loopback && api_key.is_none() {
         eprintln!(
@@ -231,16 +264,22 @@ fn serve(
             manifest.server.host
         );
     }
+    let strategy = match plan.strategy {
+        crate::plan::Kind::Cpu => "CPU only".to_owned(),
+        crate::plan::Kind::Single => "one GPU".to_owned(),
+        crate::plan::Kind::Tensor { size } => format!("tensor parallel ×{size}"),
+        crate::plan::Kind::Pipeline => format!("pipeline over {} GPUs", plan.devices.len()),
+        crate::plan::Kind::Manual => "manual layer map".to_owned(),
+    };
+    let on_cpu = description.rehearsal || description.devices == launch::Devices::Cpu;
+    let rehearsal = if plan.strategy != crate::plan::Kind::Cpu && on_cpu {
+        ", rehearsed on the CPU"
+    } else {
+        ""
+    };
     eprintln!(
-        "loading {} ({}) with mistral.rs…",
-        manifest.name,
-        match plan.strategy {
-            crate::plan::Kind::Cpu => "CPU only".to_owned(),
-            crate::plan::Kind::Single => "one GPU".to_owned(),
-            crate::plan::Kind::Tensor { size } => format!("tensor parallel ×{size}"),
-            crate::plan::Kind::Pipeline => format!("pipeline over {} GPUs", plan.devices.len()),
-            crate::plan::Kind::Manual => "manual layer map".to_owned(),
-        }
+        "loading {} ({strategy}{rehearsal}) with mistral.rs…",
+        manifest.name
     );
     let address = format!("http://{}:{}", manifest.server.host, manifest.server.port);
     let name = manifest.name.clone();
@@ -262,7 +301,7 @@ fn serve(
             "launch": description,
         }),
         on_ready: Box::new(move |took| {
-            let measured = super::measured::report(&planned);
+            let measured = super::measured::report(&planned, on_cpu);
             eprintln!("{}", super::measured::table(&measured));
             eprintln!(
                 "ready: {name} at {address} ({summary}), loaded in {:.2} s",

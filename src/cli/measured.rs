@@ -7,10 +7,11 @@ use crate::manifest::size::ByteSize;
 use crate::plan::{Kind, Plan};
 
 /// Measures what this deployment holds: per GPU through NVML, or the resident
-/// memory of this process for CPU deployments (and where no driver is found).
-pub fn report(plan: &Plan) -> Vec<Row> {
+/// memory of this process when it runs on the CPU (a CPU plan, a rehearsal of
+/// a GPU plan, or where no driver is found).
+pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
     let me = std::process::id();
-    if plan.strategy != Kind::Cpu {
+    if plan.strategy != Kind::Cpu && !on_cpu {
         if let Some(gpus) = measure::gpu_memory(&measure::family(me)) {
             return plan
                 .devices
@@ -29,10 +30,24 @@ pub fn report(plan: &Plan) -> Vec<Row> {
                 .collect();
         }
     }
-    let planned = plan.cpu.as_ref().map_or(ByteSize(0), |c| c.bytes);
+    let host = plan.cpu.as_ref().map_or(0, |c| c.bytes.0);
+    // A rehearsal holds on the host what the plan puts on every GPU, less the
+    // per-GPU runtime overhead (CUDA context), which the host does not have.
+    let planned = ByteSize(
+        host + plan
+            .devices
+            .iter()
+            .map(|d| d.total.0 - d.overhead.0)
+            .sum::<u64>(),
+    );
+    let label = if plan.strategy == Kind::Cpu {
+        "CPU (resident memory)".to_owned()
+    } else {
+        format!("CPU for {} GPU(s)", plan.devices.len())
+    };
     match measure::resident(me) {
         Some(rss) => vec![measure::compare(
-            "CPU (resident memory)".into(),
+            label,
             PlannedTerms {
                 total: planned,
                 activations: ByteSize(0),

@@ -74,6 +74,9 @@ pub struct Description {
     pub max_image_length: Option<u64>,
     /// `None` on the CPU, where mistral.rs has no paged attention.
     pub paged_attention: Option<PagedAttention>,
+    /// A rehearsal on the CPU (`apply --on-cpu`): the main device is the host,
+    /// so mistral.rs lays the same layer map and topology out on it.
+    pub rehearsal: bool,
     pub max_seqs: u32,
     pub host: String,
     pub port: u16,
@@ -83,10 +86,36 @@ impl Description {
     /// What the binary must be built with to run this.
     pub fn requires(&self) -> Option<&'static str> {
         match self.devices {
+            _ if self.rehearsal => None,
             Devices::Cpu => None,
             Devices::TensorParallel { .. } => Some("nccl"),
             _ => Some("cuda"),
         }
+    }
+}
+
+impl Description {
+    /// The same launch with the host as every device: mistral.rs, given the CPU
+    /// as its main device, still builds the plan's layer map (each entry lands
+    /// on the CPU) and its topology, with the per-range quantization. So a
+    /// machine without GPUs (CI) proves that mistral.rs accepts the launch.
+    pub fn rehearse_on_cpu(mut self) -> Result<Description, String> {
+        match self.devices {
+            Devices::TensorParallel { .. } => {
+                return Err(
+                    "a tensor-parallel plan cannot be rehearsed on the CPU: mistral.rs splits its \
+                     tensors over NCCL, which needs the GPUs"
+                        .into(),
+                );
+            }
+            // The whole model on the main device: on the CPU, that is a CPU launch.
+            Devices::Single | Devices::Cpu => self.devices = Devices::Cpu,
+            Devices::Layers { .. } | Devices::Topology { .. } => self.rehearsal = true,
+        }
+        // No CUDA variables and no paged attention: mistral.rs has neither on the CPU.
+        self.env.clear();
+        self.paged_attention = None;
+        Ok(self)
     }
 }
 
@@ -169,6 +198,7 @@ pub fn compile(manifest: &Manifest, shape: &ModelShape, plan: &Plan) -> Descript
             context_len: plan.max_seq_len * plan.max_batch_size,
             f8_cache: plan.kv_cache == KvCacheDtype::F8e4m3,
         }),
+        rehearsal: false,
         max_seqs: manifest.server.max_seqs,
         host: manifest.server.host.clone(),
         port: manifest.server.port,

@@ -49,17 +49,19 @@ fn device_map(d: &Description) -> Option<DeviceMapSetting> {
     }
 }
 
-fn topology(ranges: &[TopologyRange]) -> anyhow::Result<Topology> {
+fn topology(ranges: &[TopologyRange], on_cpu: bool) -> anyhow::Result<Topology> {
     let mut topology = Topology::empty();
     for r in ranges {
+        let device = if on_cpu {
+            Device::Cpu
+        } else {
+            Device::new_cuda(r.ordinal).with_context(|| format!("CUDA device {}", r.ordinal))?
+        };
         topology = topology.with_range(
             r.start as usize..r.end as usize,
             LayerTopology {
                 isq: r.quantization.map(isq).transpose()?,
-                device: Some(
-                    Device::new_cuda(r.ordinal)
-                        .with_context(|| format!("CUDA device {}", r.ordinal))?,
-                ),
+                device: Some(device),
             },
         );
     }
@@ -86,7 +88,7 @@ macro_rules! common {
         let mut b = $builder
             .with_token_source(TokenSource::None)
             .with_max_num_seqs(d.max_seqs as usize);
-        if d.devices == Devices::Cpu {
+        if d.devices == Devices::Cpu || d.rehearsal {
             b = b.with_force_cpu();
         }
         if let Some(t) = &d.chat_template {
@@ -99,7 +101,7 @@ macro_rules! common {
             b = b.with_device_mapping(map);
         }
         if let Devices::Topology { ranges } = &d.devices {
-            b = b.with_topology(topology(ranges)?);
+            b = b.with_topology(topology(ranges, d.rehearsal)?);
         }
         if let Some(pa) = d
             .paged_attention

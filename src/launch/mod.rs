@@ -39,6 +39,7 @@ mod tests {
                 context_len: 32768,
                 f8_cache: true,
             }),
+            rehearsal: false,
             max_seqs: 4,
             host: "127.0.0.1".into(),
             port: 9000,
@@ -95,7 +96,16 @@ mod tests {
                 )
             },
         ];
-        for original in cases {
+        let rehearsals = cases
+            .iter()
+            .filter_map(|d| d.clone().rehearse_on_cpu().ok())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            rehearsals.iter().filter(|d| d.rehearsal).count(),
+            2,
+            "the layer map and the topology are rehearsed as such"
+        );
+        for original in cases.into_iter().chain(rehearsals) {
             let back = cli::tests::parse(&render(&original));
             assert_eq!(
                 back,

@@ -5,6 +5,16 @@
 
 use serde::Serialize;
 
+/// The repository whose `docs/diagnostics.md` each diagnostic links to.
+///
+/// Cargo.toml names no `repository` yet, so the base URL lives here, once. When
+/// Cargo.toml gets one, a test requires the two to agree; forks that publish
+/// their own reference change this constant.
+pub const REPOSITORY: &str = "https://github.com/deployctl/deployctl";
+
+/// The diagnostics reference, relative to [`REPOSITORY`].
+const REFERENCE: &str = "blob/main/docs/diagnostics.md";
+
 macro_rules! codes {
     ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
         /// A stable diagnostic code.
@@ -22,6 +32,20 @@ macro_rules! codes {
                 match self {
                     $(Code::$variant => $name,)*
                 }
+            }
+        }
+
+        impl Code {
+            /// The anchor of this code's section in `docs/diagnostics.md`: the id GitHub
+            /// gives the heading `### deployctl::manifest::unknown_key`, which drops the
+            /// colons: `deployctlmanifestunknown_key`.
+            pub fn anchor(self) -> String {
+                self.as_str().replace("::", "")
+            }
+
+            /// The code's section of the diagnostics reference.
+            pub fn url(self) -> String {
+                format!("{REPOSITORY}/{REFERENCE}#{}", self.anchor())
             }
         }
     };
@@ -189,5 +213,34 @@ mod tests {
             );
             assert!(name.starts_with("deployctl::"), "{name}");
         }
+    }
+
+    #[test]
+    fn urls_point_into_the_diagnostics_reference() {
+        assert_eq!(
+            Code::UnknownKey.url(),
+            "https://github.com/deployctl/deployctl/blob/main/docs/diagnostics.md\
+             #deployctlmanifestunknown_key"
+        );
+        // GitHub keeps letters, digits, `-` and `_` of a heading and drops `:`;
+        // anything else in a code would make the anchor differ from `anchor()`.
+        for code in Code::ALL {
+            assert!(
+                code.anchor()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn repository_agrees_with_cargo_toml() {
+        let declared = env!("CARGO_PKG_REPOSITORY");
+        assert!(
+            declared.is_empty() || declared.trim_end_matches('/') == REPOSITORY,
+            "Cargo.toml says `repository = \"{declared}\"`, but diagnostics link to {REPOSITORY}: \
+             update `REPOSITORY` in src/diagnostic/code.rs"
+        );
     }
 }

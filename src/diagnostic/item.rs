@@ -195,6 +195,10 @@ impl miette::Diagnostic for Diagnostic {
         Some(Box::new(self.code.as_str()))
     }
 
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code.url()))
+    }
+
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,

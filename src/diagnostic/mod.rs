@@ -6,7 +6,7 @@ pub mod render;
 mod source;
 pub mod suggest;
 
-pub use code::Code;
+pub use code::{Code, REPOSITORY};
 pub use item::{Diagnostic, Location, Note, Place, Severity};
 pub use source::{SourceText, display_path};
 

@@ -18,6 +18,8 @@ pub fn human(diagnostic: &Diagnostic, color: bool) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // The code's reference URL prints as text after the code, never as an OSC 8
+    // hyperlink: CI logs and terminals without OSC 8 show it as it is.
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(WIDTH)
         .with_links(false);
@@ -63,6 +65,8 @@ pub struct JsonDiagnostic {
     /// How to fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The code's section of the diagnostics reference (`docs/diagnostics.md`).
+    pub url: String,
 }
 
 impl From<&Diagnostic> for JsonDiagnostic {
@@ -91,6 +95,7 @@ impl From<&Diagnostic> for JsonDiagnostic {
             },
             label: d.label.clone(),
             help: d.help.clone(),
+            url: d.code.url(),
         }
     }
 }

@@ -25,6 +25,7 @@ fn help() {
     assert_cmd_snapshot!("help_validate", deployctl().args(["validate", "--help"]));
     assert_cmd_snapshot!("help_config", deployctl().args(["config", "--help"]));
     assert_cmd_snapshot!("help_schema", deployctl().args(["schema", "--help"]));
+    assert_cmd_snapshot!("help_init", deployctl().args(["init", "--help"]));
 }
 
 #[test]
@@ -119,4 +120,273 @@ fn validate_json_matches_its_committed_schema_shape() {
         assert!(d["code"].as_str().unwrap().starts_with("deployctl::"));
         assert!(d.get("line").is_some() || d.get("env").is_some() || d.get("flag").is_some());
     }
+}
+
+/// `deployctl` run in `dir`, with a Hugging Face cache that holds nothing, so
+/// hub ids resolve from the built-in catalog on every machine.
+fn deployctl_in(dir: &std::path::Path) -> Command {
+    let mut cmd = deployctl();
+    cmd.current_dir(dir);
+    cmd.env("HF_HUB_CACHE", "/nonexistent/hf-cache");
+    cmd
+}
+
+/// The names in `dir`, to show that a failed `init` leaves nothing behind.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn init_writes_a_manifest_that_validates_and_plans_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = [
+        "init",
+        "--model",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--gpus",
+        "4x24GiB",
+    ];
+    assert_cmd_snapshot!("init_catalog_model", deployctl_in(dir.path()).args(init));
+    let written = std::fs::read_to_string(dir.path().join("deploy.toml")).unwrap();
+    insta::assert_snapshot!("init_catalog_model_manifest", written);
+    assert_eq!(
+        names_in(dir.path()),
+        ["deploy.toml"],
+        "no scratch file left"
+    );
+
+    for args in [
+        vec!["validate", "deploy.toml"],
+        vec!["validate", "--deny-warnings", "deploy.toml"],
+        vec!["plan", "deploy.toml"],
+        vec!["plan", "deploy.toml", "--gpus", "4x24GiB"],
+    ] {
+        let out = deployctl_in(dir.path()).args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // `-o -` prints the same manifest.
+    let out = deployctl_in(dir.path())
+        .args(init)
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
+}
+
+#[test]
+fn init_quantizes_a_model_that_does_not_fit_and_plans_a_vision_model() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, gpus, file) in [
+        (
+            "meta-llama/Llama-3.1-70B-Instruct",
+            "A100-80GB",
+            "llama.toml",
+        ),
+        ("Qwen/Qwen2.5-VL-7B-Instruct", "24GiB", "vl.toml"),
+    ] {
+        let out = deployctl_in(dir.path())
+            .args(["init", "--model", model, "--gpus", gpus, "-o", file])
+            .args(["--max-seq-len", "8192"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for args in [vec!["validate", file], vec!["plan", file]] {
+            let out = deployctl_in(dir.path()).args(&args).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let llama = std::fs::read_to_string(dir.path().join("llama.toml")).unwrap();
+    assert!(llama.contains("\nquantization = \"q"), "{llama}");
+    let vl = std::fs::read_to_string(dir.path().join("vl.toml")).unwrap();
+    assert!(vl.contains("\nmax_images = 1"), "{vl}");
+}
+
+#[test]
+fn init_writes_local_paths_relative_to_the_manifest_and_mixed_gpus_by_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("models/my-qwen");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("catalog/Qwen/Qwen2.5-7B-Instruct/config.json"),
+        model.join("config.json"),
+    )
+    .unwrap();
+    let mixed = "A100-80GB,RTX4090";
+    let out = deployctl_in(dir.path())
+        .args(["init", "--model", "models/my-qwen", "--gpus", mixed])
+        .args(["-o", "conf/deploy.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(dir.path().join("conf/deploy.toml")).unwrap();
+    assert!(
+        written.contains("\nsource = \"../models/my-qwen\""),
+        "{written}"
+    );
+    // One `memory` cannot describe mixed GPUs: it is left out, and plans name the GPUs.
+    assert!(written.contains("\n# memory = "), "{written}");
+    for args in [
+        vec!["validate", "conf/deploy.toml"],
+        vec!["plan", "conf/deploy.toml", "--gpus", mixed],
+    ] {
+        let out = deployctl_in(dir.path()).args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.toml");
+    std::fs::write(&path, "keep me\n").unwrap();
+    let init = [
+        "init",
+        "--model",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--gpus",
+        "4x24GiB",
+    ];
+    assert_cmd_snapshot!(
+        "init_refuses_to_overwrite",
+        deployctl_in(dir.path()).args(init)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me\n");
+
+    let status = deployctl_in(dir.path())
+        .args(init)
+        .arg("--force")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("# Qwen/")
+    );
+    assert_eq!(names_in(dir.path()), ["deploy.toml"]);
+}
+
+#[test]
+fn init_rejects_bad_input_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = deployctl_in(dir.path());
+        cmd.arg("init").args(args);
+        cmd
+    };
+    assert_cmd_snapshot!(
+        "init_bad_gpus",
+        run(&["--model", "Qwen/Qwen2.5-7B-Instruct", "--gpus", "4xB9000"])
+    );
+    assert_cmd_snapshot!(
+        "init_unknown_model",
+        run(&["--model", "nobody/nothing", "--gpus", "4x24GiB"])
+    );
+    assert_cmd_snapshot!(
+        "init_model_without_owner",
+        run(&["--model", "qwen2.5-7b-instruct", "--gpus", "4x24GiB"])
+    );
+    assert_cmd_snapshot!(
+        "init_unsupported_model",
+        run(&["--model", "THUDM/cogvlm-chat-hf", "--gpus", "4x24GiB"])
+    );
+    assert_cmd_snapshot!("init_without_model", run(&["--gpus", "4x24GiB"]));
+    assert_cmd_snapshot!(
+        "init_into_a_missing_directory",
+        run(&[
+            "--model",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "-o",
+            "no/such/deploy.toml"
+        ])
+    );
+    assert_cmd_snapshot!(
+        "init_too_big_to_fit",
+        run(&["--model", "Qwen/Qwen2.5-72B-Instruct", "--gpus", "16GiB"])
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+/// `/proc` refuses new files even to root, so this holds wherever CI runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn init_into_an_unwritable_directory_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deployctl_in(dir.path())
+        .args([
+            "init",
+            "--model",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "--gpus",
+            "24GiB",
+        ])
+        .args(["-o", "/proc/deploy.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write in `/proc`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = deployctl().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("deployctl"), "{shell}");
+        assert!(script.contains("init"), "{shell}: no `init` subcommand");
+    }
+    let out = deployctl().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_one_roff_page() {
+    let out = deployctl().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".TH deployctl 1"), "{}", &page[..60]);
+    assert!(page.contains(".SS \"deployctl init\""));
 }

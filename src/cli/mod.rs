@@ -1,10 +1,13 @@
 //! The command line: argument parsing, and one module per command.
 
 mod apply;
+mod completions;
 mod config;
 mod discover;
 pub mod exit;
 mod gpus;
+mod init;
+mod man;
 #[cfg(feature = "serve")]
 mod measured;
 mod output;
@@ -56,6 +59,15 @@ pub enum Command {
     Render(render::Args),
     /// Print a JSON Schema: the manifest's (for editors), or that of `validate --format json`.
     Schema(schema::Args),
+    /// Write a commented manifest for a model and its GPUs, planned before it is written.
+    #[command(after_long_help = init::AFTER_HELP)]
+    Init(init::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_long_help = completions::AFTER_HELP)]
+    Completions(completions::Args),
+    /// Print the manual page (roff), with every command.
+    #[command(after_long_help = man::AFTER_HELP)]
+    Man(man::Args),
 }
 
 /// Output formats for diagnostics.
@@ -80,6 +92,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(args, color),
         Command::Render(args) => render::run(args, color),
         Command::Schema(args) => schema::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     ExitCode::from(code)
 }

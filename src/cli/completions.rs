@@ -1,0 +1,50 @@
+//! `deployctl completions SHELL`: a completion script for the shell, made from
+//! the same clap definitions the binary parses its arguments with.
+
+use std::io::Write as _;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use super::exit;
+
+pub const AFTER_HELP: &str = "\
+Install it where the shell looks for completions, for example:
+  bash        deployctl completions bash > ~/.local/share/bash-completion/completions/deployctl
+  zsh         deployctl completions zsh > ~/.zfunc/_deployctl
+              (and `fpath+=~/.zfunc` before `compinit` in ~/.zshrc)
+  fish        deployctl completions fish > ~/.config/fish/completions/deployctl.fish
+  elvish      deployctl completions elvish >> ~/.config/elvish/rc.elv
+  powershell  deployctl completions powershell >> $PROFILE";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+pub fn run(args: Args) -> u8 {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        args.shell,
+        &mut super::Cli::command(),
+        "deployctl",
+        &mut script,
+    );
+    print_bytes(&script)
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`| head`) is not an error: the
+/// reader had what it wanted.
+pub(super) fn print_bytes(bytes: &[u8]) -> u8 {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            exit::INVALID
+        }
+    }
+}

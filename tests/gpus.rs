@@ -113,7 +113,7 @@ fn a_recorded_inventory_reads_back_the_same() {
 #[test]
 fn flash_attention_on_old_gpus_is_refused_before_loading() {
     let out = Command::new(get_cargo_bin("deployctl"))
-        .current_dir(support::fixtures().join("scenarios/pinned-second-gpu"))
+        .current_dir(support::examples().join("pinned-second-gpu"))
         .args([
             "plan",
             "deploy.toml",

@@ -1,16 +1,32 @@
-//! Planning scenarios as users write them: the real binary, a manifest under
-//! `tests/fixtures/scenarios/`, and the hardware it is meant for.
+//! Planning scenarios as users write them: the real binary, a manifest, and the
+//! hardware it is meant for. The scenarios that plan are the worked examples
+//! under `examples/`, each against the `inventory.toml` beside it; the broken
+//! ones stay fixtures under `tests/fixtures/scenarios/`.
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
 use serde_json::Value;
 
-fn plan(scenario: &str, hardware: &[&str]) -> Command {
+/// An example under `examples/`.
+fn example(name: &str) -> PathBuf {
+    support::examples().join(name)
+}
+
+/// A broken scenario under `tests/fixtures/scenarios/`: not an example to copy.
+fn broken(name: &str) -> PathBuf {
+    support::fixtures().join("scenarios").join(name)
+}
+
+/// The hardware each example is written for, recorded beside it.
+const INVENTORY: [&str; 2] = ["--inventory", "inventory.toml"];
+
+fn plan(dir: &Path, hardware: &[&str]) -> Command {
     let mut cmd = Command::new(get_cargo_bin("deployctl"));
-    cmd.current_dir(support::fixtures().join("scenarios").join(scenario));
+    cmd.current_dir(dir);
     for (name, _) in std::env::vars() {
         if name.starts_with("DEPLOYCTL_") || name.starts_with("HF_") {
             cmd.env_remove(name);
@@ -24,13 +40,18 @@ fn plan(scenario: &str, hardware: &[&str]) -> Command {
     cmd
 }
 
-fn json(scenario: &str, hardware: &[&str]) -> (Option<i32>, Value) {
-    let out = plan(scenario, hardware)
+fn json(dir: &Path, hardware: &[&str]) -> (Option<i32>, Value) {
+    let out = plan(dir, hardware)
         .args(["--format", "json"])
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{scenario}: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code(), report)
 }
 
@@ -63,7 +84,8 @@ fn layers_placed(report: &Value) -> u64 {
 
 #[test]
 fn qwen2_5_vl_3b_on_four_gpus_capped_at_15gb() {
-    let (code, report) = json("qwen2.5-vl-3b-4x15gb", &["--gpus", "4xRTX4090"]);
+    let dir = example("qwen2.5-vl-3b-4x15gb");
+    let (code, report) = json(&dir, &INVENTORY);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["fits"], true);
     assert_within_limits(&report);
@@ -85,12 +107,13 @@ fn qwen2_5_vl_3b_on_four_gpus_capped_at_15gb() {
     if report["plan"]["strategy"]["kind"] == "pipeline" {
         assert_eq!(layers_placed(&report), 36);
     }
-    assert_cmd_snapshot!(plan("qwen2.5-vl-3b-4x15gb", &["--gpus", "4xRTX4090"]));
+    assert_cmd_snapshot!(plan(&dir, &INVENTORY));
 }
 
 #[test]
 fn qwen2_vl_7b_on_two_24gb_gpus_where_the_first_gpus_activations_decide() {
-    let (code, report) = json("qwen2-vl-7b-2x24gb-long", &["--gpus", "2xRTX4090"]);
+    let dir = example("qwen2-vl-7b-2x24gb-long");
+    let (code, report) = json(&dir, &INVENTORY);
     assert_eq!(code, Some(0), "{report:#}");
     assert_within_limits(&report);
     assert_eq!(report["plan"]["strategy"]["kind"], "pipeline");
@@ -115,13 +138,13 @@ fn qwen2_vl_7b_on_two_24gb_gpus_where_the_first_gpus_activations_decide() {
         args[n + 1],
         format!("0:{};1:{}", d[0]["layer_count"], d[1]["layer_count"])
     );
-    assert_cmd_snapshot!(plan("qwen2-vl-7b-2x24gb-long", &["--gpus", "2xRTX4090"]));
+    assert_cmd_snapshot!(plan(&dir, &INVENTORY));
 }
 
 #[test]
 fn qwen1_5_72b_with_tensor_parallelism_on_five_80gb_gpus() {
-    let inventory = ["--inventory", "../../inventories/5xa100-80gb.toml"];
-    let (code, report) = json("qwen1.5-72b-5xa100-tensor", &inventory);
+    let dir = example("qwen1.5-72b-tensor-5xa100");
+    let (code, report) = json(&dir, &INVENTORY);
     assert_eq!(code, Some(0), "{report:#}");
     assert_within_limits(&report);
     assert_eq!(
@@ -145,13 +168,13 @@ fn qwen1_5_72b_with_tensor_parallelism_on_five_80gb_gpus() {
     assert!(env.iter().any(
         |e| e[0] == "CUDA_VISIBLE_DEVICES" && !e[1].as_str().unwrap().contains("000000000004")
     ));
-    assert_cmd_snapshot!(plan("qwen1.5-72b-5xa100-tensor", &inventory));
+    assert_cmd_snapshot!(plan(&dir, &INVENTORY));
 }
 
 #[test]
 fn a_model_pinned_to_the_second_gpu_because_the_first_is_busy() {
-    let inventory = ["--inventory", "../../inventories/busy-first-gpu.toml"];
-    let (code, report) = json("pinned-second-gpu", &inventory);
+    let dir = example("pinned-second-gpu");
+    let (code, report) = json(&dir, &INVENTORY);
     assert_eq!(code, Some(0), "{report:#}");
     assert_within_limits(&report);
     let d = devices(&report);
@@ -165,18 +188,46 @@ fn a_model_pinned_to_the_second_gpu_because_the_first_is_busy() {
     ])));
 
     // Pinning it to the busy GPU instead fails, and says why.
-    let mut cmd = plan("pinned-second-gpu", &inventory);
+    let mut cmd = plan(&dir, &INVENTORY);
     cmd.args(["--set", "devices.gpus=[0]", "--format", "json"]);
     let out = cmd.output().unwrap();
     let busy: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(busy["plan"]["devices"][0]["limited_by"], "free");
-    assert_cmd_snapshot!(plan("pinned-second-gpu", &inventory));
+    assert_cmd_snapshot!(plan(&dir, &INVENTORY));
+}
+
+#[test]
+fn the_same_model_split_over_an_nvlink_pair() {
+    let dir = example("nvlink-pair");
+    let (code, report) = json(&dir, &INVENTORY);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_within_limits(&report);
+    assert_eq!(
+        report["plan"]["strategy"],
+        serde_json::json!({"kind": "tensor", "size": 2})
+    );
+    assert_eq!(devices(&report).len(), 2);
+
+    // Twice the batch of `pinned-second-gpu` does not fit one GPU of the pair.
+    let mut cmd = plan(&dir, &INVENTORY);
+    cmd.args([
+        "--set",
+        "devices.gpus=[0]",
+        "--set",
+        "parallelism.strategy=auto",
+    ])
+    .args(["--format", "json"]);
+    let out = cmd.output().unwrap();
+    let one: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{one:#}");
+    assert_eq!(one["fits"], false);
 }
 
 #[test]
 fn a_hand_written_map_with_a_missing_layer_an_overlap_and_a_misspelled_name() {
-    let (code, report) = json("gemma3-27b-bad-map", &["--gpus", "4xA100-40GB"]);
+    let dir = broken("gemma3-27b-bad-map");
+    let (code, report) = json(&dir, &["--gpus", "4xA100-40GB"]);
     assert_eq!(code, Some(1));
     let found = codes(&report);
     assert!(
@@ -214,13 +265,13 @@ fn a_hand_written_map_with_a_missing_layer_an_overlap_and_a_misspelled_name() {
             .contains("layers 20, 40"),
         "{unmapped}"
     );
-    assert_cmd_snapshot!(plan("gemma3-27b-bad-map", &["--gpus", "4xA100-40GB"]));
+    assert_cmd_snapshot!(plan(&dir, &["--gpus", "4xA100-40GB"]));
 }
 
 #[test]
 fn a_hand_written_map_with_per_range_quantization() {
-    let hardware = ["--gpus", "2xA100-40GB,2xRTX4090"];
-    let (code, report) = json("gemma3-27b-ranges", &hardware);
+    let dir = example("gemma3-27b-manual-map");
+    let (code, report) = json(&dir, &INVENTORY);
     assert_eq!(code, Some(0), "{report:#}");
     assert_within_limits(&report);
     let d = devices(&report);
@@ -236,49 +287,37 @@ fn a_hand_written_map_with_per_range_quantization() {
         topology.contains("51-62: { isq: Q4K, device: cuda[3] }"),
         "{topology}"
     );
-    assert_cmd_snapshot!(plan("gemma3-27b-ranges", &hardware));
+
+    // Without the per-range quantization, neither RTX 4090 has room for its range.
+    let mut cmd = plan(&dir, &INVENTORY);
+    cmd.args([
+        "--set",
+        r#"parallelism.map=[{layers="0-19",gpu=0},{layers="20-39",gpu=1},{layers="40-50",gpu=2},{layers="51-61",gpu=3}]"#,
+        "--format",
+        "json",
+    ]);
+    let out = cmd.output().unwrap();
+    let bf16: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{bf16:#}");
+    let over: Vec<_> = devices(&bf16)
+        .iter()
+        .filter(|d| d["total"].as_u64() > d["limit"].as_u64())
+        .map(|d| d["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(over, [2, 3]);
+    assert_cmd_snapshot!(plan(&dir, &INVENTORY));
 }
 
 #[test]
 fn plans_are_byte_identical_across_runs() {
-    let hardware = ["--gpus", "4xRTX4090"];
-    let first = plan("qwen2.5-vl-3b-4x15gb", &hardware)
+    let dir = example("qwen2.5-vl-3b-4x15gb");
+    let first = plan(&dir, &INVENTORY)
         .args(["--format", "json"])
         .output()
         .unwrap();
-    let second = plan("qwen2.5-vl-3b-4x15gb", &hardware)
+    let second = plan(&dir, &INVENTORY)
         .args(["--format", "json"])
         .output()
         .unwrap();
     assert_eq!(first.stdout, second.stdout);
-}
-
-/// `apply --dry-run` prints the launch without loading anything: pipeline,
-/// tensor-parallel and manual plans of catalog models on recorded hardware.
-#[test]
-fn apply_dry_run_prints_each_kind_of_launch() {
-    for (scenario, hardware) in [
-        ("qwen2-vl-7b-2x24gb-long", vec!["--gpus", "2xRTX4090"]),
-        (
-            "qwen1.5-72b-5xa100-tensor",
-            vec!["--inventory", "../../inventories/5xa100-80gb.toml"],
-        ),
-        ("gemma3-27b-ranges", vec!["--gpus", "2xA100-40GB,2xRTX4090"]),
-    ] {
-        let cmd = plan(scenario, &hardware);
-        // `plan` was set as the subcommand: replace it with `apply --dry-run`.
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let mut apply = Command::new(get_cargo_bin("deployctl"));
-        apply
-            .current_dir(cmd.get_current_dir().unwrap())
-            .env("NO_COLOR", "1")
-            .env("HOME", "/nonexistent");
-        apply.arg("apply").arg("--dry-run").args(&args[1..]);
-        insta::with_settings!({ snapshot_suffix => scenario }, {
-            assert_cmd_snapshot!(apply);
-        });
-    }
 }

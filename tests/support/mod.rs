@@ -10,6 +10,11 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The worked examples users copy: `examples/` at the repository root.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
 /// A fixture manifest and the header directives at its top:
 /// `# expect: CODE @ PLACE`, `# env: NAME=VALUE`, `# set: table.key=value`.
 pub struct Case {

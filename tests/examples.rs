@@ -1,0 +1,309 @@
+//! The worked examples under `examples/`, run as a user would: each manifest
+//! validates, plans against the inventory recorded beside it, and
+//! `apply --dry-run` prints the launch it compiles to (snapshotted). A manifest
+//! added under `examples/` without an entry in `EXAMPLES` fails
+//! `every_example_is_covered`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
+use serde_json::Value;
+
+/// One manifest of an example, and the hardware it is written for.
+struct Example {
+    /// The folder of its `deploy.toml`, relative to `examples/`. Commands run there.
+    dir: &'static str,
+    /// The recorded inventory in `dir`; `None` for an example that runs on the CPU.
+    inventory: Option<&'static str>,
+    /// Warnings its plan shows on purpose, as its README explains. No other
+    /// diagnostic is allowed.
+    warnings: &'static [&'static str],
+}
+
+const EXAMPLES: &[Example] = &[
+    Example {
+        dir: "quickstart",
+        inventory: None,
+        warnings: &[],
+    },
+    Example {
+        dir: "qwen2.5-vl-3b-4x15gb",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "qwen2-vl-7b-2x24gb-long",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "qwen1.5-72b-tensor-5xa100",
+        inventory: Some("inventory.toml"),
+        // 64 heads split 4 ways, not 5: the plan names the GPU it leaves out.
+        warnings: &["deployctl::plan::gpus_left_out"],
+    },
+    Example {
+        dir: "pinned-second-gpu",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "nvlink-pair",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "gemma3-27b-manual-map",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "gitops/staging",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+    Example {
+        dir: "gitops/production",
+        inventory: Some("inventory.toml"),
+        warnings: &[],
+    },
+];
+
+impl Example {
+    fn path(&self) -> PathBuf {
+        support::examples().join(self.dir)
+    }
+
+    fn hardware(&self) -> Vec<&'static str> {
+        match self.inventory {
+            Some(file) => vec!["--inventory", file],
+            None => Vec::new(),
+        }
+    }
+
+    /// The snapshot suffix: the folder, with `/` as `-`.
+    fn suffix(&self) -> String {
+        self.dir.replace('/', "-")
+    }
+}
+
+/// `deployctl` run in `dir`, with no inherited overrides, colours or caches.
+fn deployctl(dir: &Path) -> Command {
+    let mut cmd = Command::new(get_cargo_bin("deployctl"));
+    cmd.current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("DEPLOYCTL_") || name.starts_with("HF_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("NO_COLOR", "1").env("HOME", "/nonexistent");
+    cmd
+}
+
+/// Runs a command with `--format json`: its exit code and its report.
+fn json(example: &Example, cmd: &mut Command) -> (Option<i32>, Value) {
+    let out = cmd.args(["--format", "json"]).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{}",
+            example.dir,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+fn codes(report: &Value) -> Vec<String> {
+    let mut codes: Vec<String> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_owned())
+        .collect();
+    codes.sort();
+    codes
+}
+
+fn expected_warnings(example: &Example) -> Vec<String> {
+    let mut w: Vec<String> = example.warnings.iter().map(|w| w.to_string()).collect();
+    w.sort();
+    w
+}
+
+#[test]
+fn every_example_validates() {
+    for example in EXAMPLES {
+        let mut cmd = deployctl(&example.path());
+        cmd.args(["validate", "deploy.toml"])
+            .args(example.hardware());
+        let (code, report) = json(example, &mut cmd);
+        assert_eq!(code, Some(0), "{}: {report:#}", example.dir);
+        assert_eq!(
+            codes(&report),
+            expected_warnings(example),
+            "{}: {report:#}",
+            example.dir
+        );
+    }
+}
+
+#[test]
+fn every_example_plans_within_its_limits_on_its_inventory() {
+    for example in EXAMPLES.iter().filter(|e| e.inventory.is_some()) {
+        let mut cmd = deployctl(&example.path());
+        cmd.args(["plan", "deploy.toml"]).args(example.hardware());
+        let (code, report) = json(example, &mut cmd);
+        assert_eq!(code, Some(0), "{}: {report:#}", example.dir);
+        assert_eq!(report["fits"], true, "{}: {report:#}", example.dir);
+        assert_eq!(
+            codes(&report),
+            expected_warnings(example),
+            "{}: {report:#}",
+            example.dir
+        );
+        for d in report["plan"]["devices"].as_array().unwrap() {
+            assert!(
+                d["total"].as_u64() <= d["limit"].as_u64(),
+                "{}: {d}",
+                example.dir
+            );
+        }
+    }
+}
+
+/// `apply --dry-run` prints the `mistralrs serve` launch of each example
+/// without loading anything: single GPU, pipeline, tensor-parallel and manual
+/// plans of catalog models on recorded hardware.
+#[test]
+fn apply_dry_run_prints_each_examples_launch() {
+    for example in EXAMPLES.iter().filter(|e| e.inventory.is_some()) {
+        let mut cmd = deployctl(&example.path());
+        cmd.args(["apply", "--dry-run", "deploy.toml"])
+            .args(example.hardware());
+        insta::with_settings!({ snapshot_suffix => example.suffix() }, {
+            assert_cmd_snapshot!(cmd);
+        });
+    }
+}
+
+/// Each overlay of the config repository is its base with its own keys on top.
+#[test]
+fn gitops_overlays_resolve_on_top_of_the_base() {
+    for overlay in ["staging", "production"] {
+        let mut cmd = deployctl(&support::examples().join("gitops"));
+        cmd.args(["config", "--show-origin"])
+            .arg(format!("{overlay}/deploy.toml"));
+        insta::with_settings!({ snapshot_suffix => overlay }, {
+            assert_cmd_snapshot!(cmd);
+        });
+    }
+}
+
+/// Every `deploy.toml` under `dir`, as folders relative to `root`; hidden
+/// entries skipped.
+fn manifests(root: &Path, dir: &Path, found: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            manifests(root, &path, found);
+        } else if path.file_name().unwrap() == "deploy.toml" {
+            let folder = path.parent().unwrap().strip_prefix(root).unwrap();
+            found.insert(folder.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+#[test]
+fn every_example_is_covered() {
+    let root = support::examples();
+    let mut found = BTreeSet::new();
+    manifests(&root, &root, &mut found);
+    let listed: BTreeSet<String> = EXAMPLES.iter().map(|e| e.dir.to_owned()).collect();
+    let untested: Vec<_> = found.difference(&listed).collect();
+    let missing: Vec<_> = listed.difference(&found).collect();
+    assert!(
+        untested.is_empty() && missing.is_empty(),
+        "examples/ and EXAMPLES in tests/examples.rs differ: manifests not tested {untested:?}, \
+         listed but missing {missing:?}"
+    );
+
+    // Each example's folder under examples/ has a README that gives the command
+    // to plan each of its manifests.
+    for example in EXAMPLES {
+        let top = example.dir.split('/').next().unwrap();
+        let readme = std::fs::read_to_string(root.join(top).join("README.md"))
+            .unwrap_or_else(|e| panic!("examples/{top}/README.md: {e}"));
+        let Some(inventory) = example.inventory else {
+            continue;
+        };
+        assert!(
+            example.path().join(inventory).is_file(),
+            "{}: no {inventory}",
+            example.dir
+        );
+        let within = example
+            .dir
+            .strip_prefix(top)
+            .unwrap()
+            .trim_start_matches('/');
+        let prefix = if within.is_empty() {
+            String::new()
+        } else {
+            format!("{within}/")
+        };
+        let command = format!("deployctl plan {prefix}deploy.toml --inventory {prefix}{inventory}");
+        assert!(
+            readme.contains(&command),
+            "examples/{top}/README.md does not give `{command}`"
+        );
+    }
+}
+
+/// Every manifest under `examples/`, base files included, starts with a
+/// `#:schema` comment that reaches the repository's schema, so editors complete
+/// its keys.
+#[test]
+fn every_example_manifest_names_the_schema() {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas/deploy.schema.json")
+        .canonicalize()
+        .unwrap();
+    let mut stack = vec![support::examples()];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            if !text.lines().any(|l| l.starts_with("version =")) {
+                continue; // an inventory, not a manifest
+            }
+            let first = text.lines().next().unwrap_or_default();
+            let target = first
+                .strip_prefix("#:schema ")
+                .unwrap_or_else(|| panic!("{}: first line is not `#:schema`", path.display()));
+            let resolved = path.parent().unwrap().join(target.trim()).canonicalize();
+            assert_eq!(
+                resolved.ok().as_ref(),
+                Some(&schema),
+                "{}: `{first}` does not reach schemas/deploy.schema.json",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= EXAMPLES.len(), "only {checked} manifests found");
+}

@@ -130,7 +130,15 @@ pub fn run(args: Args, color: bool) -> u8 {
         say(&format!("error: {message}"));
         return exit::INVALID;
     }
-    serve(&description, &manifest, plan, api_key, args.grace, worker)
+    serve(
+        &description,
+        &manifest,
+        plan,
+        api_key,
+        args.grace,
+        worker,
+        color,
+    )
 }
 
 /// mistral.rs's GGUF loader keeps the tokenizer embedded in the file and
@@ -205,6 +213,7 @@ fn serve(
     _: Option<String>,
     _: u64,
     _: bool,
+    _: bool,
 ) -> u8 {
     eprintln!(
         "error: this deployctl was built without the `serve` feature, so it validates and plans only; \
@@ -217,7 +226,7 @@ fn serve(
 /// progress) through `tracing`; show them on stderr as `mistralrs serve` does.
 /// `RUST_LOG` overrides the filter.
 #[cfg(feature = "serve")]
-fn log_mistralrs() {
+fn log_mistralrs(color: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,mistralrs=info,mistralrs_core=info,mistralrs_quant=info")
@@ -226,6 +235,7 @@ fn log_mistralrs() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(color)
         .try_init();
 }
 
@@ -237,6 +247,7 @@ fn serve(
     api_key: Option<String>,
     grace: u64,
     worker: bool,
+    color: bool,
 ) -> u8 {
     use std::time::Duration;
 
@@ -256,7 +267,7 @@ fn serve(
             Err(_) => exit::INVALID,
         };
     }
-    log_mistralrs();
+    log_mistralrs(color);
     let loopback = ["127.0.0.1", "::1", "localhost"].contains(&manifest.server.host.as_str());
     if !loopback && api_key.is_none() {
         eprintln!(

@@ -34,6 +34,8 @@ pub struct Args {
 pub enum Target {
     /// `ENV=… mistralrs serve …`, shell-quoted.
     MistralrsCli,
+    /// The `mistralrs from-config` TOML file, with its environment as a comment.
+    MistralrsToml,
     /// The topology YAML of a manual map with per-range quantization.
     Topology,
     /// The launch description, as JSON: what `apply` builds in-process.
@@ -70,6 +72,7 @@ pub fn run(args: Args, color: bool) -> u8 {
     let rendered = launch::render(&description);
     match args.target {
         Target::MistralrsCli => println!("{}", rendered.command_line()),
+        Target::MistralrsToml => print!("{}", launch::config_file::render(&description)),
         Target::Topology => match &rendered.topology {
             Some(t) => print!("{t}"),
             None => {

@@ -76,7 +76,9 @@ pub fn render(d: &Description) -> Launch {
             push("-f", file.clone());
         }
     }
-    if let Some(arch) = &d.arch {
+    // `-a` takes text architectures only; the stock binary detects vision
+    // ones from config.json.
+    if let Some(arch) = d.arch.as_ref().filter(|_| d.modality == Modality::Text) {
         push("-a", arch.clone());
     }
     if let Some(t) = &d.tokenizer {

@@ -3,6 +3,7 @@
 //! (`cli`), and the in-process builder that `apply` runs (`in_process`).
 
 pub mod cli;
+pub mod config_file;
 pub mod description;
 #[cfg(feature = "serve")]
 pub mod in_process;
@@ -105,14 +106,30 @@ mod tests {
             2,
             "the layer map and the topology are rehearsed as such"
         );
-        for original in cases.into_iter().chain(rehearsals) {
+        let multimodal = Description {
+            modality: Modality::Multimodal,
+            arch: Some("qwen2_5vl".into()),
+            max_images: Some(2),
+            max_image_length: Some(1280),
+            ..cases[0].clone()
+        };
+        for original in cases.into_iter().chain(rehearsals).chain([multimodal]) {
             let back = cli::tests::parse(&render(&original));
+            let vision = original.modality == Modality::Multimodal;
             assert_eq!(
                 back,
                 Description {
                     model_id: String::new(),
-                    ..original
+                    // The stock binary detects vision architectures itself.
+                    arch: original.arch.clone().filter(|_| !vision),
+                    ..original.clone()
                 }
+            );
+            let text = config_file::render(&original);
+            assert_eq!(
+                config_file::tests::parse(&text, &original),
+                original,
+                "{text}"
             );
         }
     }

@@ -568,10 +568,18 @@ fn place(
                     },
                 })
                 .collect();
-            decisions.push(format!(
-                "auto chose {}: it fits and leaves the most headroom on its tightest GPU",
-                candidates[winner].description
-            ));
+            let chosen = &candidates[winner];
+            decisions.push(if chosen.evaluation.fits() {
+                format!(
+                    "auto chose {}: it fits and leaves the most headroom on its tightest GPU",
+                    chosen.description
+                )
+            } else {
+                format!(
+                    "no candidate fits; auto shows {}, the closest to fitting",
+                    chosen.description
+                )
+            });
             return Some((candidates[winner].placement.clone(), report));
         }
     };
@@ -636,8 +644,9 @@ fn tensor_group(
             Finding::warning(
                 Code::GpusLeftOut,
                 format!(
-                    "tensor parallelism uses {size} of the {} GPUs listed; left out: {}",
+                    "tensor parallelism uses {size} of the {} GPUs {}; left out: {}",
                     devices.len(),
+                    if input.manifest.devices.gpus.is_some() { "listed" } else { "available" },
                     left.join(", ")
                 ),
             )

@@ -394,8 +394,9 @@ pub fn auto_candidates(pricing: &Pricing<'_>, devices: &[Device], spill: bool) -
             let fit = evaluation.fits() && p.cpu_layers.is_empty();
             out.push(Candidate {
                 description: format!(
-                    "pipeline over {} GPUs ({})",
-                    p.stages.len(),
+                    "pipeline over {} GPU{} ({})",
+                    group.len(),
+                    if group.len() == 1 { "" } else { "s" },
                     describe(&group)
                 ),
                 placement: p,

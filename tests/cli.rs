@@ -187,6 +187,46 @@ fn init_writes_a_manifest_that_validates_and_plans_as_written() {
 }
 
 #[test]
+fn init_shortens_a_context_that_cannot_fit_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deployctl_in(dir.path())
+        .args([
+            "init",
+            "--model",
+            "Qwen/Qwen2.5-VL-3B-Instruct",
+            "--gpus",
+            "4x16GB",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("whole context (128000 tokens) does not fit"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("deploy.toml")).unwrap();
+    let line = written
+        .lines()
+        .find(|l| l.starts_with("max_seq_len = "))
+        .unwrap();
+    assert!(line.contains("the model's context is 128000"), "{line}");
+    let tokens: u64 = line["max_seq_len = ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(tokens.is_power_of_two() && tokens < 128_000, "{line}");
+    // `16GB` is written as the user wrote it, not in bytes.
+    assert!(written.contains("memory = \"16GB\""), "{written}");
+    for args in [["validate", "deploy.toml"], ["plan", "deploy.toml"]] {
+        let out = deployctl_in(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
+}
+
+#[test]
 fn init_quantizes_a_model_that_does_not_fit_and_plans_a_vision_model() {
     let dir = tempfile::tempdir().unwrap();
     for (model, gpus, file) in [

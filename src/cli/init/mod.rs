@@ -209,13 +209,36 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
     };
     let mut fitting = first.fitting();
     // A GGUF file is quantized already; in-situ quantization does not apply.
-    if fitting.is_none() && !draft.gguf {
-        for q in LADDER {
-            draft.quantization = q;
-            fitting = scratch.check(&render(draft))?.fitting();
-            if fitting.is_some() {
-                break;
+    let ladder: &[Quantization] = if draft.gguf { &[] } else { &LADDER };
+    for &q in ladder {
+        if fitting.is_some() {
+            break;
+        }
+        draft.quantization = q;
+        fitting = scratch.check(&render(draft))?.fitting();
+    }
+    // Long-context models rarely fit their whole context: when the user named
+    // none, plan the longest power-of-two context that fits, at the least
+    // lossy precision.
+    if fitting.is_none() && !draft.from_flag {
+        let full = draft.max_seq_len;
+        'contexts: for tokens in shorter_contexts(full) {
+            draft.max_seq_len = tokens;
+            for q in std::iter::once(Quantization::None).chain(ladder.iter().copied()) {
+                draft.quantization = q;
+                fitting = scratch.check(&render(draft))?.fitting();
+                if fitting.is_some() {
+                    eprintln!(
+                        "note: the model's whole context ({full} tokens) does not fit; \
+                         planned max_seq_len = {tokens}, the longest power of two that does"
+                    );
+                    break 'contexts;
+                }
             }
+        }
+        if fitting.is_none() {
+            draft.max_seq_len = full;
+            draft.quantization = Quantization::None;
         }
     }
     let Some((plan, warnings)) = fitting else {
@@ -228,14 +251,20 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         }
         let _ = writeln!(
             text,
-            "error: nothing written: {} does not fit on {}{}\n\
-             help: add GPUs, or plan a shorter context with `--max-seq-len TOKENS`",
+            "error: nothing written: {} does not fit on {}{}\nhelp: {}",
             draft.model_label,
             gpus_label(inventory),
-            if draft.gguf {
-                ""
+            match (draft.gguf, draft.from_flag) {
+                (true, true) => "",
+                (true, false) => ", not even with a 2048-token context",
+                (false, true) => ", not even with `quantization = \"q4k\"`",
+                (false, false) =>
+                    ", not even with `quantization = \"q4k\"` and a 2048-token context",
+            },
+            if draft.from_flag {
+                "add GPUs, or plan a shorter context with `--max-seq-len TOKENS`"
             } else {
-                ", not even with `quantization = \"q4k\"`"
+                "add GPUs, or larger ones"
             }
         );
         return Err(Fail::invalid(text));
@@ -262,6 +291,14 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         }
         Ok(render(draft))
     }
+}
+
+/// Powers of two below `full`, longest first, down to 2048 tokens.
+fn shorter_contexts(full: u64) -> impl Iterator<Item = u64> {
+    (11..=20)
+        .rev()
+        .map(|p| 1u64 << p)
+        .filter(move |&tokens| tokens < full)
 }
 
 /// Quantizations tried, least lossy first, when the model does not fit in its dtype.
@@ -949,6 +986,13 @@ fn why_auto(plan: &Plan, pinned: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::template::{block, key, off, wrap};
+
+    #[test]
+    fn shorter_contexts_are_powers_of_two_below_the_model_s() {
+        let got: Vec<u64> = shorter_contexts(40_960).collect();
+        assert_eq!(got, [32768, 16384, 8192, 4096, 2048]);
+        assert_eq!(shorter_contexts(2048).count(), 0);
+    }
     use super::*;
     use crate::manifest::wire::RawManifest;
 

@@ -213,7 +213,7 @@ fn workload_table(d: &Draft) -> Vec<Row> {
         key("[workload]", ""),
         key(
             format!("max_seq_len = {}", d.max_seq_len),
-            if d.from_flag {
+            if d.max_seq_len != d.context {
                 format!(
                     "tokens per sequence, prompt and answer; the model's context is {}",
                     d.context

@@ -95,6 +95,12 @@ impl Deployment {
         }
     }
 
+    /// `GET /deployctl/status`, parsed.
+    fn status(&self) -> serde_json::Value {
+        let mut page = agent().get(&self.url("/deployctl/status")).call().unwrap();
+        serde_json::from_str(&page.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -216,9 +222,7 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     assert!(content.contains("Paris"), "{content}");
     assert!(reply["usage"]["completion_tokens"].as_u64().unwrap() > 0);
 
-    let mut status_page = agent().get(&d.url("/deployctl/status")).call().unwrap();
-    let status_json: serde_json::Value =
-        serde_json::from_str(&status_page.body_mut().read_to_string().unwrap()).unwrap();
+    let status_json = d.status();
     assert_eq!(status_json["loaded"], true);
     assert_eq!(status_json["plan"]["strategy"]["kind"], "cpu");
     let measured = &status_json["measured"][0];
@@ -369,6 +373,14 @@ fn tiny_manifest(parallelism: &str) -> (tempfile::TempDir, u16) {
     (dir, port)
 }
 
+/// Waits for the tiny model and checks it answers a chat request.
+fn assert_tiny_answers(d: &mut Deployment) {
+    d.wait_ready();
+    let (status, reply) = chat_with(d, None, "tiny");
+    assert_eq!(status, 200, "{reply}");
+    assert_well_formed(&reply);
+}
+
 /// A random-weight model says nothing sensible: check the response's shape.
 fn assert_well_formed(reply: &serde_json::Value) {
     assert_eq!(reply["object"], "chat.completion", "{reply}");
@@ -387,13 +399,8 @@ fn assert_well_formed(reply: &serde_json::Value) {
 #[test]
 fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
     let mut d = tiny_rehearsal("strategy = \"pipeline\"\nlayers = [1, 3]");
-    d.wait_ready();
-    let (status, reply) = chat_with(&d, None, "tiny");
-    assert_eq!(status, 200, "{reply}");
-    assert_well_formed(&reply);
-    let mut page = agent().get(&d.url("/deployctl/status")).call().unwrap();
-    let status_json: serde_json::Value =
-        serde_json::from_str(&page.body_mut().read_to_string().unwrap()).unwrap();
+    assert_tiny_answers(&mut d);
+    let status_json = d.status();
     assert_eq!(
         status_json["launch"]["devices"],
         serde_json::json!({"kind": "layers", "per_device": [[0, 1], [1, 3]]})
@@ -419,13 +426,8 @@ fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
         "strategy = \"manual\"\nmap = [\n  { layers = \"0-1\", gpu = 0, quantization = \"q8_0\" },\n  \
          { layers = \"2-3\", gpu = 1, quantization = \"q4k\" },\n]",
     );
-    d.wait_ready();
-    let (status, reply) = chat_with(&d, None, "tiny");
-    assert_eq!(status, 200, "{reply}");
-    assert_well_formed(&reply);
-    let mut page = agent().get(&d.url("/deployctl/status")).call().unwrap();
-    let status_json: serde_json::Value =
-        serde_json::from_str(&page.body_mut().read_to_string().unwrap()).unwrap();
+    assert_tiny_answers(&mut d);
+    let status_json = d.status();
     let ranges = &status_json["launch"]["devices"]["ranges"];
     assert_eq!(ranges[0]["quantization"], "q8_0", "{status_json}");
     assert_eq!(ranges[1]["quantization"], "q4k", "{status_json}");

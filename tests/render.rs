@@ -22,36 +22,23 @@ fn deployctl(example: &str) -> Command {
     cmd
 }
 
+/// `render deploy.toml --target TARGET` against the example's inventory.
+fn render(example: &str, target: &str) -> Command {
+    let mut cmd = deployctl(example);
+    cmd.args(["render", "deploy.toml", "--target", target])
+        .args(["--inventory", "inventory.toml"]);
+    cmd
+}
+
 #[test]
 fn a_pipeline_plan_as_a_mistralrs_config_file() {
-    assert_cmd_snapshot!(deployctl("qwen2-vl-7b-2x24gb-long").args([
-        "render",
-        "deploy.toml",
-        "--target",
-        "mistralrs-toml",
-        "--inventory",
-        "inventory.toml",
-    ]));
+    assert_cmd_snapshot!(render("qwen2-vl-7b-2x24gb-long", "mistralrs-toml"));
 }
 
 #[test]
 fn a_manual_map_as_a_mistralrs_config_file_and_its_topology() {
-    assert_cmd_snapshot!(deployctl("gemma3-27b-manual-map").args([
-        "render",
-        "deploy.toml",
-        "--target",
-        "mistralrs-toml",
-        "--inventory",
-        "inventory.toml",
-    ]));
-    assert_cmd_snapshot!(deployctl("gemma3-27b-manual-map").args([
-        "render",
-        "deploy.toml",
-        "--target",
-        "topology",
-        "--inventory",
-        "inventory.toml",
-    ]));
+    assert_cmd_snapshot!(render("gemma3-27b-manual-map", "mistralrs-toml"));
+    assert_cmd_snapshot!(render("gemma3-27b-manual-map", "topology"));
 }
 
 #[test]
@@ -68,15 +55,7 @@ fn a_manual_map_rehearsed_on_the_cpu() {
 
 #[test]
 fn a_plan_without_per_range_quantization_has_no_topology() {
-    let out = deployctl("qwen2-vl-7b-2x24gb-long")
-        .args([
-            "render",
-            "deploy.toml",
-            "--target",
-            "topology",
-            "--inventory",
-            "inventory.toml",
-        ])
+    let out = render("qwen2-vl-7b-2x24gb-long", "topology")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -13,7 +13,7 @@ use mistralrs::{GgufModelBuilder, RequestBuilder, TextMessageRole, TextMessages,
 
 const PROMPT: &str = "Write three sentences about the sea.";
 const MAX_TOKENS: usize = 96;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn model() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-demo-model");

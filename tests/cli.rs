@@ -186,17 +186,17 @@ fn init_writes_a_manifest_that_validates_and_plans_as_written() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
 }
 
+/// `deployctl init --model MODEL --gpus GPUS` in `dir`.
+fn init_in(dir: &std::path::Path, model: &str, gpus: &str) -> Command {
+    let mut cmd = deployctl_in(dir);
+    cmd.args(["init", "--model", model, "--gpus", gpus]);
+    cmd
+}
+
 #[test]
 fn init_shortens_a_context_that_cannot_fit_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let out = deployctl_in(dir.path())
-        .args([
-            "init",
-            "--model",
-            "Qwen/Qwen2.5-VL-3B-Instruct",
-            "--gpus",
-            "4x16GB",
-        ])
+    let out = init_in(dir.path(), "Qwen/Qwen2.5-VL-3B-Instruct", "4x16GB")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -389,14 +389,7 @@ fn init_rejects_bad_input_with_a_message() {
 #[test]
 fn init_into_an_unwritable_directory_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let out = deployctl_in(dir.path())
-        .args([
-            "init",
-            "--model",
-            "Qwen/Qwen2.5-7B-Instruct",
-            "--gpus",
-            "24GiB",
-        ])
+    let out = init_in(dir.path(), "Qwen/Qwen2.5-7B-Instruct", "24GiB")
         .args(["-o", "/proc/deploy.toml"])
         .output()
         .unwrap();

@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use super::description::{Description, Devices, ModelFiles, TopologyRange};
-use crate::manifest::values::{DType, Quantization};
 use crate::model::Modality;
 
 /// The command line, rendered.
@@ -35,22 +34,6 @@ fn quote(s: &str) -> String {
     shlex::try_quote(s)
         .map(|q| q.into_owned())
         .unwrap_or_else(|_| s.to_owned())
-}
-
-pub fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::Auto => "auto",
-        DType::Bf16 => "bf16",
-        DType::F16 => "f16",
-        DType::F32 => "f32",
-    }
-}
-
-pub fn isq_name(q: Quantization) -> String {
-    serde_json::to_value(q)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Renders `d` for the stock binary.
@@ -87,9 +70,9 @@ pub fn render(d: &Description) -> Launch {
     if let Some(c) = &d.chat_template {
         push("-c", c.display().to_string());
     }
-    push("--dtype", dtype_name(d.dtype).into());
+    push("--dtype", d.dtype.name().into());
     if let Some(q) = d.isq {
-        push("--isq", isq_name(q));
+        push("--isq", q.name());
     }
     let mut topology = None;
     if d.rehearsal {
@@ -158,7 +141,7 @@ pub fn topology_yaml(ranges: &[TopologyRange], on_cpu: bool) -> String {
     for r in ranges {
         let isq = r
             .quantization
-            .map(|q| format!("isq: {}, ", isq_name(q).to_uppercase()))
+            .map(|q| format!("isq: {}, ", q.name().to_uppercase()))
             .unwrap_or_default();
         let (start, end, gpu) = (r.start, r.end, r.ordinal);
         out.push_str(&if on_cpu {

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::cli::{dtype_name, isq_name, topology_yaml};
+use super::cli::topology_yaml;
 use super::description::{Description, Devices, ModelFiles};
 use crate::model::Modality;
 
@@ -158,10 +158,10 @@ pub fn render(d: &Description) -> String {
             // The stock binary takes only text architectures here and detects
             // vision ones from config.json.
             arch: d.arch.clone().filter(|_| !multimodal),
-            dtype: dtype_name(d.dtype),
+            dtype: d.dtype.name(),
             format,
             quantization: d.isq.map(|q| Quantization {
-                in_situ_quant: isq_name(q),
+                in_situ_quant: q.name(),
             }),
             device: Device {
                 cpu,

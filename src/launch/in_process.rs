@@ -11,7 +11,6 @@ use mistralrs::{
     PagedAttentionMetaBuilder, PagedCacheType, TextModelBuilder, TokenSource, Topology,
 };
 
-use super::cli::isq_name;
 use super::description::{Description, Devices, ModelFiles, PagedAttention, TopologyRange};
 use crate::manifest::values::{DType, Quantization};
 use crate::model::Modality;
@@ -26,7 +25,7 @@ fn dtype(d: DType) -> ModelDType {
 }
 
 fn isq(q: Quantization) -> anyhow::Result<IsqType> {
-    mistralrs::parse_isq_value(&isq_name(q), None).map_err(|e| anyhow::anyhow!(e))
+    mistralrs::parse_isq_value(&q.name(), None).map_err(|e| anyhow::anyhow!(e))
 }
 
 fn device_map(d: &Description) -> Option<DeviceMapSetting> {

@@ -31,6 +31,18 @@ pub enum DType {
     F32,
 }
 
+impl DType {
+    /// The manifest's spelling, which mistral.rs's `--dtype` also takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Auto => "auto",
+            DType::Bf16 => "bf16",
+            DType::F16 => "f16",
+            DType::F32 => "f32",
+        }
+    }
+}
+
 /// In-situ quantization applied by mistral.rs while loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum Quantization {
@@ -104,6 +116,16 @@ pub enum Quantization {
     /// MXFP4 4-bit floating point.
     #[serde(rename = "mxfp4")]
     Mxfp4,
+}
+
+impl Quantization {
+    /// The manifest's spelling (`"q4k"`), which mistral.rs's `--isq` also takes.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
 }
 
 /// Data type of the KV cache.

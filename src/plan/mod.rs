@@ -694,7 +694,7 @@ fn explain_misfit(
             help.push(format!("the largest `max_seq_len` that fits is {s}"));
         }
         if let Some(q) = smallest_quantization(scope, workload) {
-            help.push(format!("`quantization = \"{}\"` would fit", quant_name(q)));
+            help.push(format!("`quantization = \"{}\"` would fit", q.name()));
         }
         help
     };
@@ -792,13 +792,6 @@ fn explain_misfit(
         findings.push(Finding::error(code, message).help(help.join("; ")).at(&key));
         return; // one finding for the first device over; the table shows the rest
     }
-}
-
-fn quant_name(q: Quantization) -> String {
-    serde_json::to_value(q)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Whether the manifest's strategy fits with quantization `q` and `workload`.

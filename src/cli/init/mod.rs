@@ -695,22 +695,6 @@ fn size_text(size: ByteSize) -> String {
     format!("{}{name}", size.0 / unit)
 }
 
-fn quantization_name(q: Quantization) -> String {
-    serde_json::to_value(q)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::Auto => "auto",
-        DType::Bf16 => "bf16",
-        DType::F16 => "f16",
-        DType::F32 => "f32",
-    }
-}
-
 /// A TOML string literal.
 fn quoted(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()

@@ -167,7 +167,7 @@ fn model_table(d: &Draft) -> Vec<Row> {
 fn precision_table(d: &Draft) -> Vec<Row> {
     let in_dtype = d
         .dtype
-        .map_or("in dtype".to_owned(), |t| format!("in {}", dtype_name(t)));
+        .map_or("in dtype".to_owned(), |t| format!("in {}", t.name()));
     let mut rows = vec![
         key("[precision]", ""),
         key(
@@ -176,7 +176,7 @@ fn precision_table(d: &Draft) -> Vec<Row> {
                 Some(DType::F16) => {
                     "f16 here, as bf16 needs compute capability 8.0; or \"f32\"".to_owned()
                 }
-                Some(t) => format!("{} on these GPUs; or \"f16\", \"f32\"", dtype_name(t)),
+                Some(t) => format!("{} on these GPUs; or \"f16\", \"f32\"", t.name()),
                 None => "bf16 where every GPU has compute capability 8.0, else f16".to_owned(),
             },
         ),
@@ -193,7 +193,7 @@ fn precision_table(d: &Draft) -> Vec<Row> {
         ));
     } else {
         rows.push(key(
-            format!("quantization = \"{}\"", quantization_name(d.quantization)),
+            format!("quantization = \"{}\"", d.quantization.name()),
             "the least lossy quantization with which the model fits",
         ));
         rows.push(off(

@@ -282,7 +282,7 @@ fn serve(
         crate::plan::Kind::Pipeline => format!("pipeline over {} GPUs", plan.devices.len()),
         crate::plan::Kind::Manual => "manual layer map".to_owned(),
     };
-    let on_cpu = description.rehearsal || description.devices == launch::Devices::Cpu;
+    let on_cpu = description.on_cpu();
     let rehearsal = if plan.strategy != crate::plan::Kind::Cpu && on_cpu {
         ", rehearsed on the CPU"
     } else {

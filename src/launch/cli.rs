@@ -75,12 +75,11 @@ pub fn render(d: &Description) -> Launch {
         push("--isq", q.name());
     }
     let mut topology = None;
-    if d.rehearsal {
+    if d.on_cpu() {
         args.push("--cpu".into());
     }
     match &d.devices {
-        Devices::Cpu => args.push("--cpu".into()),
-        Devices::Single | Devices::TensorParallel { .. } => {}
+        Devices::Cpu | Devices::Single | Devices::TensorParallel { .. } => {}
         Devices::Layers { per_device } => {
             let spec = per_device
                 .iter()
@@ -116,16 +115,16 @@ pub fn render(d: &Description) -> Launch {
     push("--max-seqs", d.max_seqs.to_string());
     push("--host", d.host.clone());
     push("-p", d.port.to_string());
-    let requires = match &d.devices {
-        _ if d.rehearsal => Vec::new(),
-        Devices::Cpu => Vec::new(),
-        Devices::TensorParallel { size } => {
-            vec![format!(
-                "a build with `--features nccl` (tensor parallelism over {size} GPUs)"
-            )]
-        }
-        _ => vec!["a build with `--features cuda`".into()],
-    };
+    let requires = d
+        .requires()
+        .map(|feature| match d.devices {
+            Devices::TensorParallel { size } => {
+                format!("a build with `--features {feature}` (tensor parallelism over {size} GPUs)")
+            }
+            _ => format!("a build with `--features {feature}`"),
+        })
+        .into_iter()
+        .collect();
     Launch {
         env: d.env.clone(),
         args,

@@ -100,7 +100,7 @@ struct Multimodal {
 /// The config file, with the environment and the topology it needs as
 /// comments: the stock binary reads neither from it.
 pub fn render(d: &Description) -> String {
-    let cpu = d.devices == Devices::Cpu || d.rehearsal;
+    let cpu = d.on_cpu();
     let (model_id, format) = match &d.files {
         ModelFiles::Plain { id } => (
             id.clone(),

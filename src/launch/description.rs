@@ -83,11 +83,15 @@ pub struct Description {
 }
 
 impl Description {
+    /// Whether mistral.rs's main device is the CPU: a CPU plan, or a rehearsal.
+    pub fn on_cpu(&self) -> bool {
+        self.rehearsal || self.devices == Devices::Cpu
+    }
+
     /// What the binary must be built with to run this.
     pub fn requires(&self) -> Option<&'static str> {
         match self.devices {
-            _ if self.rehearsal => None,
-            Devices::Cpu => None,
+            _ if self.on_cpu() => None,
             Devices::TensorParallel { .. } => Some("nccl"),
             _ => Some("cuda"),
         }

@@ -87,7 +87,7 @@ macro_rules! common {
         let mut b = $builder
             .with_token_source(TokenSource::None)
             .with_max_num_seqs(d.max_seqs as usize);
-        if d.devices == Devices::Cpu || d.rehearsal {
+        if d.on_cpu() {
             b = b.with_force_cpu();
         }
         if let Some(t) = &d.chat_template {

@@ -267,6 +267,22 @@ fn the_api_key_guards_every_route_but_health() {
     );
 }
 
+/// `deployctl apply deploy.toml ARGS…` in `dir`, which must fail before it
+/// loads anything: exit 1 and no panic. Returns its stderr.
+fn apply_fails(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(get_cargo_bin("deployctl"))
+        .current_dir(dir)
+        .args(["apply", "deploy.toml"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_port_in_use_fails_fast_with_a_clear_message() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -281,15 +297,8 @@ fn a_port_in_use_fails_fast_with_a_clear_message() {
         ),
     )
     .unwrap();
-    let out = Command::new(get_cargo_bin("deployctl"))
-        .current_dir(dir.path())
-        .args(["apply", "deploy.toml"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = apply_fails(dir.path(), &[]);
     assert!(stderr.contains("the port is in use"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
@@ -306,16 +315,8 @@ fn a_missing_or_corrupt_model_fails_before_loading() {
             format!("version = 1\n[model]\nsource = \"{source}\"\n[devices]\ngpus = []\n"),
         )
         .unwrap();
-        let out = Command::new(get_cargo_bin("deployctl"))
-            .current_dir(dir.path())
-            .args(["apply", "deploy.toml"])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{source}: {stderr}");
+        let stderr = apply_fails(dir.path(), &[]);
         assert!(stderr.contains("deployctl::plan::"), "{source}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{source}: {stderr}");
     }
 }
 
@@ -333,15 +334,8 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
         ),
     )
     .unwrap();
-    let out = Command::new(get_cargo_bin("deployctl"))
-        .current_dir(dir.path())
-        .args(["apply", "deploy.toml"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = apply_fails(dir.path(), &[]);
     assert!(stderr.contains("error:"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// The tiny checkpoint planned for two 2 GiB GPUs with `parallelism`, then
@@ -452,14 +446,7 @@ fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
 #[test]
 fn a_tensor_parallel_plan_cannot_be_rehearsed_on_the_cpu() {
     let (dir, _) = tiny_manifest("strategy = \"tensor\"");
-    let out = Command::new(get_cargo_bin("deployctl"))
-        .current_dir(dir.path())
-        .args(["apply", "deploy.toml"])
-        .args(REHEARSAL)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = apply_fails(dir.path(), &REHEARSAL);
     assert!(
         stderr.contains("cannot be rehearsed on the CPU"),
         "{stderr}"

@@ -166,14 +166,7 @@ fn init_writes_a_manifest_that_validates_and_plans_as_written() {
         vec!["plan", "deploy.toml"],
         vec!["plan", "deploy.toml", "--gpus", "4x24GiB"],
     ] {
-        let out = deployctl_in(dir.path()).args(&args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeds(dir.path(), &args);
     }
 
     // `-o -` prints the same manifest.
@@ -184,6 +177,18 @@ fn init_writes_a_manifest_that_validates_and_plans_as_written() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
+}
+
+/// `deployctl ARGS…` in `dir` exits 0.
+fn assert_succeeds(dir: &std::path::Path, args: &[&str]) {
+    let out = deployctl_in(dir).args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `deployctl init --model MODEL --gpus GPUS` in `dir`.
@@ -221,8 +226,7 @@ fn init_shortens_a_context_that_cannot_fit_and_says_so() {
     // `16GB` is written as the user wrote it, not in bytes.
     assert!(written.contains("memory = \"16GB\""), "{written}");
     for args in [["validate", "deploy.toml"], ["plan", "deploy.toml"]] {
-        let out = deployctl_in(dir.path()).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_succeeds(dir.path(), &args);
     }
 }
 
@@ -237,9 +241,8 @@ fn init_quantizes_a_model_that_does_not_fit_and_plans_a_vision_model() {
         ),
         ("Qwen/Qwen2.5-VL-7B-Instruct", "24GiB", "vl.toml"),
     ] {
-        let out = deployctl_in(dir.path())
-            .args(["init", "--model", model, "--gpus", gpus, "-o", file])
-            .args(["--max-seq-len", "8192"])
+        let out = init_in(dir.path(), model, gpus)
+            .args(["-o", file, "--max-seq-len", "8192"])
             .output()
             .unwrap();
         assert!(
@@ -248,13 +251,7 @@ fn init_quantizes_a_model_that_does_not_fit_and_plans_a_vision_model() {
             String::from_utf8_lossy(&out.stderr)
         );
         for args in [vec!["validate", file], vec!["plan", file]] {
-            let out = deployctl_in(dir.path()).args(&args).output().unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{args:?}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_succeeds(dir.path(), &args);
         }
     }
     let llama = std::fs::read_to_string(dir.path().join("llama.toml")).unwrap();
@@ -276,8 +273,7 @@ fn init_writes_local_paths_relative_to_the_manifest_and_mixed_gpus_by_flag() {
     )
     .unwrap();
     let mixed = "A100-80GB,RTX4090";
-    let out = deployctl_in(dir.path())
-        .args(["init", "--model", "models/my-qwen", "--gpus", mixed])
+    let out = init_in(dir.path(), "models/my-qwen", mixed)
         .args(["-o", "conf/deploy.toml"])
         .output()
         .unwrap();
@@ -297,13 +293,7 @@ fn init_writes_local_paths_relative_to_the_manifest_and_mixed_gpus_by_flag() {
         vec!["validate", "conf/deploy.toml"],
         vec!["plan", "conf/deploy.toml", "--gpus", mixed],
     ] {
-        let out = deployctl_in(dir.path()).args(&args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeds(dir.path(), &args);
     }
 }
 

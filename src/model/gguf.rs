@@ -4,7 +4,7 @@
 //! reader covers what the planner needs.)
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use super::shape::{Modality, ModelShape, TextShape};
@@ -48,50 +48,95 @@ fn ggml_type(code: u32) -> Option<StoredDtype> {
     })
 }
 
-struct Reader<R> {
-    inner: R,
+/// Why a header could not be parsed from the bytes at hand.
+enum Failure {
+    /// The bytes ended inside the header: read more, or the file is truncated.
+    Short,
+    Invalid(String),
 }
 
-impl<R: Read> Reader<R> {
-    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], String> {
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Invalid(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Invalid(message.to_owned())
+    }
+}
+
+/// A cursor over the bytes read so far. Parsing from memory rather than
+/// through `Read` keeps skipping a vocabulary (some 100,000 short strings)
+/// cheap even in an unoptimised build.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: u64) -> Result<&[u8], Failure> {
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| self.pos.checked_add(n))
+            .filter(|&end| end <= self.data.len())
+            .ok_or(Failure::Short)?;
+        let taken = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(taken)
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], Failure> {
         let mut b = [0u8; N];
-        self.inner
-            .read_exact(&mut b)
-            .map_err(|e| format!("truncated header ({e})"))?;
+        b.copy_from_slice(self.take(N as u64)?);
         Ok(b)
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Failure> {
         Ok(u32::from_le_bytes(self.bytes()?))
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, Failure> {
         Ok(u64::from_le_bytes(self.bytes()?))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, Failure> {
         let len = self.u64()?;
         if len > 1 << 24 {
-            return Err(format!("a string of {len} bytes is not a GGUF header"));
+            return Err(format!("a string of {len} bytes is not a GGUF header").into());
         }
-        let mut buf = vec![0u8; len as usize];
-        self.inner
-            .read_exact(&mut buf)
-            .map_err(|e| format!("truncated header ({e})"))?;
-        String::from_utf8(buf).map_err(|_| "a metadata string is not UTF-8".to_owned())
+        let bytes = self.take(len)?.to_vec();
+        String::from_utf8(bytes).map_err(|_| "a metadata string is not UTF-8".into())
     }
 
-    fn skip(&mut self, n: u64) -> Result<(), String> {
-        let copied = std::io::copy(&mut (&mut self.inner).take(n), &mut std::io::sink())
-            .map_err(|e| e.to_string())?;
-        if copied == n {
-            Ok(())
-        } else {
-            Err("truncated header".into())
+    /// Skips an array of strings with plain arithmetic: vocabularies and merge
+    /// lists are some 100,000 strings each, and this is most of `validate`'s
+    /// time in an unoptimised build.
+    fn skip_strings(&mut self, count: u64) -> Result<(), Failure> {
+        let data = self.data;
+        let mut pos = self.pos;
+        for _ in 0..count {
+            if data.len() - pos < 8 {
+                return Err(Failure::Short);
+            }
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&data[pos..pos + 8]);
+            let len = u64::from_le_bytes(len);
+            if len > 1 << 24 {
+                return Err(format!("a string of {len} bytes is not a GGUF header").into());
+            }
+            pos += 8;
+            if len as usize > data.len() - pos {
+                return Err(Failure::Short);
+            }
+            pos += len as usize;
         }
+        self.pos = pos;
+        Ok(())
     }
 
-    fn value(&mut self, kind: u32) -> Result<Value, String> {
+    fn value(&mut self, kind: u32) -> Result<Value, Failure> {
         Ok(match kind {
             0 => Value::Uint(u64::from(self.bytes::<1>()?[0])),
             1 => Value::Int(i64::from(self.bytes::<1>()?[0] as i8)),
@@ -105,12 +150,12 @@ impl<R: Read> Reader<R> {
             9 => {
                 let item = self.u32()?;
                 let count = self.u64()?;
+                if item == 8 {
+                    self.skip_strings(count)?;
+                    return Ok(Value::Array(count));
+                }
                 for _ in 0..count {
                     match item {
-                        8 => {
-                            let len = self.u64()?;
-                            self.skip(len)?;
-                        }
                         9 => return Err("nested arrays are not supported".into()),
                         _ => drop(self.value(item)?),
                     }
@@ -120,7 +165,7 @@ impl<R: Read> Reader<R> {
             10 => Value::Uint(self.u64()?),
             11 => Value::Int(i64::from_le_bytes(self.bytes()?)),
             12 => Value::Float(f64::from_le_bytes(self.bytes()?)),
-            other => return Err(format!("unknown metadata type {other}")),
+            other => return Err(format!("unknown metadata type {other}").into()),
         })
     }
 }
@@ -138,20 +183,46 @@ fn class_of(arch: &str) -> Option<&'static str> {
     })
 }
 
-/// Reads the shape of the model in a GGUF file.
+/// Reads the shape of the model in a GGUF file. Only the header is read: the
+/// first 2 MiB (a 50,000-token vocabulary and its merges), then four times as
+/// much until the header fits. Reading more up front costs more than parsing
+/// twice.
 pub fn read(path: &Path) -> Result<ModelShape, String> {
+    read_growing(path, 2 << 20)
+}
+
+fn read_growing(path: &Path, first: u64) -> Result<ModelShape, String> {
+    /// No real header comes near this; a corrupt length must not read 40 GB.
+    const LIMIT: u64 = 1 << 28;
     let file = std::fs::File::open(path).map_err(|e| crate::diagnostic::io_reason(&e))?;
-    let mut r = Reader {
-        inner: BufReader::new(file),
-    };
+    let mut prefix = Vec::new();
+    let mut want = first;
+    loop {
+        (&file)
+            .take(want - prefix.len() as u64)
+            .read_to_end(&mut prefix)
+            .map_err(|e| crate::diagnostic::io_reason(&e))?;
+        match parse(&prefix) {
+            Ok(shape) => return Ok(shape),
+            Err(Failure::Short) if prefix.len() as u64 == want && want < LIMIT => want *= 4,
+            Err(Failure::Short) if prefix.len() as u64 == want => {
+                return Err("the header runs past 256 MiB: not a GGUF header".into());
+            }
+            Err(Failure::Short) => return Err("truncated header".into()),
+            Err(Failure::Invalid(message)) => return Err(message),
+        }
+    }
+}
+
+/// The shape of the model whose GGUF header starts `data`.
+fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
+    let mut r = Reader { data, pos: 0 };
     if &r.bytes::<4>()? != b"GGUF" {
         return Err("not a GGUF file (no GGUF magic)".into());
     }
     let version = r.u32()?;
     if !(2..=3).contains(&version) {
-        return Err(format!(
-            "GGUF version {version} is not supported (2 and 3 are)"
-        ));
+        return Err(format!("GGUF version {version} is not supported (2 and 3 are)").into());
     }
     let tensor_count = r.u64()?;
     let kv_count = r.u64()?;
@@ -169,7 +240,7 @@ pub fn read(path: &Path) -> Result<ModelShape, String> {
         let name = r.string()?;
         let n_dims = r.u32()?;
         if n_dims > 8 {
-            return Err(format!("tensor `{name}` has {n_dims} dimensions"));
+            return Err(format!("tensor `{name}` has {n_dims} dimensions").into());
         }
         // GGUF lists dimensions innermost first; reverse to the usual order.
         let mut dims = (0..n_dims)
@@ -244,6 +315,17 @@ pub(crate) mod tests {
     /// Writes a GGUF file with the given metadata and tensors (name, dims as
     /// usual order, ggml type).
     pub fn write(path: &Path, arch: &str, meta: &[(&str, u32)], tensors: &[(&str, &[u64], u32)]) {
+        write_with_vocabulary(path, arch, meta, tensors, 3);
+    }
+
+    /// As `write`, with a vocabulary of `tokens` entries.
+    fn write_with_vocabulary(
+        path: &Path,
+        arch: &str,
+        meta: &[(&str, u32)],
+        tensors: &[(&str, &[u64], u32)],
+        tokens: u64,
+    ) {
         let mut out = Vec::new();
         let string = |out: &mut Vec<u8>, s: &str| {
             out.extend((s.len() as u64).to_le_bytes());
@@ -259,9 +341,9 @@ pub(crate) mod tests {
         string(&mut out, "tokenizer.ggml.tokens");
         out.extend(9u32.to_le_bytes());
         out.extend(8u32.to_le_bytes());
-        out.extend(3u64.to_le_bytes());
-        for t in ["<s>", "a", "b"] {
-            string(&mut out, t);
+        out.extend(tokens.to_le_bytes());
+        for t in 0..tokens {
+            string(&mut out, &format!("t{t}"));
         }
         for (key, value) in meta {
             string(&mut out, &format!("{arch}.{key}"));
@@ -330,5 +412,35 @@ pub(crate) mod tests {
         assert!(read(&path).unwrap_err().contains("magic"));
         std::fs::write(&path, b"GGUF\x03\x00\x00\x00\x01").unwrap();
         assert!(read(&path).unwrap_err().contains("truncated"));
+        // Cut inside the last string of the vocabulary, which is skipped, not read.
+        write(&path, "llama", &[], &[]);
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 1]).unwrap();
+        assert_eq!(read(&path).unwrap_err(), "truncated header");
+    }
+
+    #[test]
+    fn reads_a_header_longer_than_the_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.gguf");
+        let meta = [
+            ("block_count", 2),
+            ("embedding_length", 64),
+            ("attention.head_count", 4),
+            ("feed_forward_length", 128),
+            ("context_length", 2048),
+        ];
+        let tensors: &[(&str, &[u64], u32)] = &[("output.weight", &[20_000, 64], 0)];
+        write_with_vocabulary(&path, "qwen2", &meta, tensors, 20_000);
+        // A 1 KiB first read grows, four times each time, to fit the 0.3 MiB header.
+        let shape = read_growing(&path, 1 << 10).unwrap();
+        assert_eq!((shape.text.vocab, shape.tensors.len()), (20_000, 1));
+        // A file cut short is truncated however far the reads grow.
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 8]).unwrap();
+        assert_eq!(
+            read_growing(&path, 1 << 10).unwrap_err(),
+            "truncated header"
+        );
     }
 }

@@ -225,6 +225,8 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     let status_json = d.status();
     assert_eq!(status_json["loaded"], true);
     assert_eq!(status_json["plan"]["strategy"]["kind"], "cpu");
+    // mistral.rs picks a GGUF model's activation dtype; the launch says so.
+    assert_eq!(status_json["launch"]["dtype"], "auto");
     let measured = &status_json["measured"][0];
     assert_eq!(measured["device"], "CPU (resident memory)");
     assert!(measured["measured"].as_u64().unwrap() > 0);
@@ -238,6 +240,12 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
         "{stderr}"
     );
     assert!(stderr.contains("planned vs measured"), "{stderr}");
+    // The in-process build sizes mistral.rs's CPU mapping for the planned
+    // sequences, as `--max-seq-len` and `--max-batch-size` do on the command line.
+    assert!(
+        stderr.contains("text[max_seq_len: 512, max_batch_size: 1]"),
+        "{stderr}"
+    );
     // No process of ours is left behind.
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
 }

@@ -141,11 +141,15 @@ pub fn compile(manifest: &Manifest, shape: &ModelShape, plan: &Plan) -> Descript
                 .unwrap_or_default(),
         },
     };
-    let arch = match files {
-        ModelFiles::Gguf { .. } => None,
-        ModelFiles::Plain { .. } => {
-            architectures::find(&shape.architecture).map(|a| a.mistralrs.to_owned())
-        }
+    let (arch, dtype) = match files {
+        // mistral.rs's GGUF builder takes no dtype: it picks the activation
+        // type itself (bf16 or f16, 2 bytes a value as planned). The command
+        // line says `auto` so that both back ends run the same.
+        ModelFiles::Gguf { .. } => (None, DType::Auto),
+        ModelFiles::Plain { .. } => (
+            architectures::find(&shape.architecture).map(|a| a.mistralrs.to_owned()),
+            plan.dtype,
+        ),
     };
     let mut env = Vec::new();
     if plan.strategy != Kind::Cpu {
@@ -189,7 +193,7 @@ pub fn compile(manifest: &Manifest, shape: &ModelShape, plan: &Plan) -> Descript
         arch,
         tokenizer: manifest.model.tokenizer.clone(),
         chat_template: manifest.model.chat_template.clone(),
-        dtype: plan.dtype,
+        dtype,
         isq: (plan.quantization != Quantization::None).then_some(plan.quantization),
         devices,
         env,

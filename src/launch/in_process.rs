@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use mistralrs::core::{DeviceLayerMapMetadata, DeviceMapMetadata, MistralRs, MistralRsBuilder};
 use mistralrs::{
-    AnyModelBuilder, Device, DeviceMapSetting, GgufModelBuilder, IsqType, LayerTopology,
-    MemoryGpuConfig, ModelDType, MultimodalLoaderType, MultimodalModelBuilder, NormalLoaderType,
-    PagedAttentionMetaBuilder, PagedCacheType, TextModelBuilder, TokenSource, Topology,
+    AnyModelBuilder, AutoDeviceMapParams, Device, DeviceMapSetting, GgufModelBuilder, IsqType,
+    LayerTopology, MemoryGpuConfig, ModelDType, MultimodalLoaderType, MultimodalModelBuilder,
+    NormalLoaderType, PagedAttentionMetaBuilder, PagedCacheType, TextModelBuilder, TokenSource,
+    Topology,
 };
 
 use super::description::{Description, Devices, ModelFiles, PagedAttention, TopologyRange};
@@ -43,7 +44,28 @@ fn device_map(d: &Description) -> Option<DeviceMapSetting> {
         )),
         // One GPU: everything on the main device, no automatic mapping.
         Devices::Single => Some(DeviceMapSetting::dummy()),
-        Devices::Cpu => None,
+        // mistral.rs's automatic mapper, which puts every layer on the CPU, sized
+        // for the planned sequences as `--max-seq-len` sizes it on the command line.
+        Devices::Cpu => Some(DeviceMapSetting::Auto(match d.modality {
+            Modality::Text => AutoDeviceMapParams::Text {
+                max_seq_len: d.max_seq_len as usize,
+                max_batch_size: d.max_batch_size as usize,
+            },
+            Modality::Multimodal => {
+                let side = d
+                    .max_image_length
+                    .unwrap_or(AutoDeviceMapParams::DEFAULT_MAX_IMAGE_LENGTH as u64)
+                    as usize;
+                AutoDeviceMapParams::Multimodal {
+                    max_seq_len: d.max_seq_len as usize,
+                    max_batch_size: d.max_batch_size as usize,
+                    max_image_shape: (side, side),
+                    max_num_images: d
+                        .max_images
+                        .map_or(AutoDeviceMapParams::DEFAULT_MAX_NUM_IMAGES, |n| n as usize),
+                }
+            }
+        })),
         Devices::Topology { .. } | Devices::TensorParallel { .. } => None,
     }
 }

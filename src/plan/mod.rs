@@ -352,7 +352,8 @@ fn check_modality(m: &Manifest, shape: &ModelShape, findings: &mut Vec<Finding>)
 }
 
 /// mistral.rs's `auto`: bf16 where every GPU supports it (compute capability
-/// 8.0+), else f16; bf16 on the CPU.
+/// 8.0+), else f16. On the CPU, bf16; mistral.rs's GGUF builder takes no dtype
+/// and probes for itself (it took f16 on the 2-core CI machine), the same size.
 fn resolve_dtype(
     asked: DType,
     devices: &[Device],
@@ -365,7 +366,11 @@ fn resolve_dtype(
         .collect();
     match asked {
         DType::Auto if devices.is_empty() => {
-            decisions.push("dtype auto → bf16, what mistral.rs picks on the CPU".into());
+            decisions.push(
+                "dtype auto → bf16 on the CPU (for a GGUF model mistral.rs picks bf16 or f16, \
+                 also 2 bytes)"
+                    .into(),
+            );
             DType::Bf16
         }
         DType::Auto if old.is_empty() => {

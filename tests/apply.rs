@@ -333,17 +333,28 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
     let model = demo_model();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
-    std::fs::write(
-        dir.path().join("deploy.toml"),
-        format!(
-            "version = 1\n[model]\nsource = {:?}\ntokenizer = \"tokenizer.json\"\n[devices]\ngpus = []\n[server]\nport = {}\n",
-            model.display().to_string(),
-            free_port()
+    let absent = dir.path().join("elsewhere/tokenizer.json");
+    for (tokenizer, expected) in [
+        // Relative: validation reads it, wherever it runs.
+        (
+            "tokenizer.json".to_owned(),
+            "deployctl::manifest::invalid_tokenizer",
         ),
-    )
-    .unwrap();
-    let stderr = apply_fails(dir.path(), &[]);
-    assert!(stderr.contains("error:"), "{stderr}");
+        // Absolute and not on this machine: validation leaves it to `apply`.
+        (absent.display().to_string(), "`model.tokenizer` names"),
+    ] {
+        std::fs::write(
+            dir.path().join("deploy.toml"),
+            format!(
+                "version = 1\n[model]\nsource = {:?}\ntokenizer = {tokenizer:?}\n[devices]\ngpus = []\n[server]\nport = {}\n",
+                model.display().to_string(),
+                free_port()
+            ),
+        )
+        .unwrap();
+        let stderr = apply_fails(dir.path(), &[]);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }
 
 /// The tiny checkpoint planned for two 2 GiB GPUs with `parallelism`, then

@@ -126,39 +126,55 @@ pub fn run(args: Args, color: bool) -> u8 {
             return exit::INVALID;
         }
     };
-    if let Err(message) = check_tokenizer(description.tokenizer.as_deref()) {
+    if let Some(message) = missing_file(&manifest.model) {
         say(&format!("error: {message}"));
         return exit::INVALID;
     }
-    serve(
-        &description,
-        &manifest,
+    serve(Launch {
+        description: &description,
+        manifest: &manifest,
         plan,
         api_key,
-        args.grace,
+        grace: args.grace,
         worker,
         color,
-    )
+    })
 }
 
-/// mistral.rs's GGUF loader keeps the tokenizer embedded in the file and
-/// silently ignores a declared `tokenizer.json`, so a broken one would go
-/// unnoticed; check it is a Hugging Face tokenizer before loading anything.
-fn check_tokenizer(path: Option<&std::path::Path>) -> Result<(), String> {
-    let Some(path) = path else { return Ok(()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the tokenizer `{}`: {e}", path.display()))?;
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) if v.get("model").is_some() => Ok(()),
-        Ok(_) => Err(format!(
-            "`{}` is not a Hugging Face tokenizer.json: it has no `model` table",
-            path.display()
-        )),
-        Err(e) => Err(format!(
-            "`{}` is not valid JSON ({e}); `model.tokenizer` must name a tokenizer.json",
-            path.display()
-        )),
-    }
+/// Everything `serve` needs, checked: the launch and the plan it came from.
+// The lean build's `serve` only says how to get one that serves.
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
+struct Launch<'a> {
+    description: &'a launch::Description,
+    manifest: &'a crate::manifest::Manifest,
+    plan: &'a crate::plan::Plan,
+    /// Never printed.
+    api_key: Option<String>,
+    /// Seconds in-flight requests may run after SIGINT/SIGTERM.
+    grace: u64,
+    /// A tensor-parallel rank started by mistral.rs: builds the model only.
+    worker: bool,
+    color: bool,
+}
+
+/// A tokenizer or chat template named by an absolute path that is not on
+/// this machine. `validate` leaves such paths alone, since they point into the
+/// serving machine; here they must exist, or mistral.rs would fail after the
+/// weights load (or, for a GGUF model, silently use the file's own tokenizer).
+/// Validation has already checked the content of those that exist.
+fn missing_file(model: &crate::manifest::Model) -> Option<String> {
+    [
+        ("model.tokenizer", &model.tokenizer),
+        ("model.chat_template", &model.chat_template),
+    ]
+    .into_iter()
+    .find_map(|(key, file)| {
+        let file = file.as_ref().filter(|f| !f.is_file())?;
+        Some(format!(
+            "`{key}` names `{}`, which is not a file on this machine",
+            file.display()
+        ))
+    })
 }
 
 /// The rebuild command when this binary lacks what the plan needs.
@@ -206,15 +222,7 @@ fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, String>
 }
 
 #[cfg(not(feature = "serve"))]
-fn serve(
-    _: &launch::Description,
-    _: &crate::manifest::Manifest,
-    _: &crate::plan::Plan,
-    _: Option<String>,
-    _: u64,
-    _: bool,
-    _: bool,
-) -> u8 {
+fn serve(_: Launch<'_>) -> u8 {
     eprintln!(
         "error: this deployctl was built without the `serve` feature, so it validates and plans only; \
          rebuild it with:\n  cargo install deployctl"
@@ -240,16 +248,18 @@ fn log_mistralrs(color: bool) {
 }
 
 #[cfg(feature = "serve")]
-fn serve(
-    description: &launch::Description,
-    manifest: &crate::manifest::Manifest,
-    plan: &crate::plan::Plan,
-    api_key: Option<String>,
-    grace: u64,
-    worker: bool,
-    color: bool,
-) -> u8 {
+fn serve(launch: Launch<'_>) -> u8 {
     use std::time::Duration;
+
+    let Launch {
+        description,
+        manifest,
+        plan,
+        api_key,
+        grace,
+        worker,
+        color,
+    } = launch;
 
     // Before any thread or CUDA call exists: the runtime and mistral.rs read it.
     launch::in_process::set_environment(description);

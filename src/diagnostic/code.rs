@@ -108,6 +108,8 @@ codes! {
     FileNotFound => "deployctl::manifest::file_not_found",
     /// A chat template that is neither `.jinja` nor `.json`.
     InvalidChatTemplate => "deployctl::manifest::invalid_chat_template",
+    /// A tokenizer file that is not a Hugging Face `tokenizer.json`.
+    InvalidTokenizer => "deployctl::manifest::invalid_tokenizer",
     /// A model source that is neither a local path nor a hub id, or a hub-only key on a local source.
     InvalidModelSource => "deployctl::manifest::invalid_model_source",
     /// A deployment name that cannot serve as a model id.

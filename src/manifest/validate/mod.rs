@@ -3,6 +3,7 @@
 //! is reported, not only the first. One file per manifest table.
 
 mod devices;
+mod json;
 mod model;
 mod parallelism;
 mod server;

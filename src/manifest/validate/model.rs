@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Checker, path};
-use crate::diagnostic::{Code, display_path};
+use super::{Checker, json, path};
+use crate::diagnostic::{Code, SourceText, display_path, io_reason};
 use crate::manifest::normalize::normalize;
 use crate::manifest::path::KeyPath;
 use crate::manifest::validated::*;
@@ -64,7 +64,12 @@ impl Checker<'_> {
             .with_help("remove `revision`; a local checkpoint has no revisions");
         }
         let config = self.existing_file(raw.config.as_deref(), &path("model.config"));
-        let tokenizer = self.existing_file(raw.tokenizer.as_deref(), &path("model.tokenizer"));
+        let mut tokenizer = self.existing_file(raw.tokenizer.as_deref(), &path("model.tokenizer"));
+        if let Ok(Some(file)) = &tokenizer
+            && !self.tokenizer_file(file)
+        {
+            tokenizer = Err(());
+        }
         let chat_template =
             self.existing_file(raw.chat_template.as_deref(), &path("model.chat_template"));
         if let Ok(Some(template)) = &chat_template {
@@ -90,6 +95,60 @@ impl Checker<'_> {
             tokenizer: tokenizer.ok()?,
             chat_template: chat_template_ok(chat_template.ok()?)?,
         })
+    }
+
+    /// Whether `file` is a Hugging Face `tokenizer.json`, as far as deployctl can
+    /// tell without the `tokenizers` crate: JSON with a `model` table. An
+    /// absolute path that is not on this machine is `apply`'s to check.
+    fn tokenizer_file(&mut self, file: &Path) -> bool {
+        /// Only the key is read; serde skips the rest without building it.
+        #[derive(serde::Deserialize)]
+        struct TokenizerJson {
+            #[serde(rename = "model")]
+            _model: serde::de::IgnoredAny,
+        }
+        if file.is_absolute() && !file.exists() {
+            return true;
+        }
+        let p = path("model.tokenizer");
+        let help = "point at the `tokenizer.json` saved with the model \
+                    (`tokenizer.save_pretrained()` writes it)";
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = self.value(&p);
+                self.error(
+                    Code::InvalidTokenizer,
+                    at,
+                    format!(
+                        "cannot read tokenizer `{}`: {}",
+                        display_path(file),
+                        io_reason(&e)
+                    ),
+                )
+                .with_label("unreadable")
+                .with_help(help);
+                return false;
+            }
+        };
+        let source = SourceText::new(file.to_path_buf(), text);
+        let Err(e) = serde_json::from_str::<TokenizerJson>(source.text()) else {
+            return true;
+        };
+        let at = json::error_place(&source, &e);
+        let message = if e.is_data() {
+            format!(
+                "tokenizer `{}` is not a Hugging Face tokenizer.json: {}",
+                display_path(file),
+                json::reason(&e)
+            )
+        } else {
+            format!("tokenizer `{}` is not valid JSON", display_path(file))
+        };
+        self.error(Code::InvalidTokenizer, at, message)
+            .with_label(json::reason(&e))
+            .with_help(help);
+        false
     }
 
     /// A path set at `p`, resolved against the file that set it. Relative paths

@@ -1,7 +1,7 @@
 //! `[parallelism]`: the strategy and its options, and manual layer maps.
 
 use super::devices::is_device_uuid;
-use super::{Checker, GpuCount, path, plural};
+use super::{Checker, GpuCount, json, path, plural};
 use crate::diagnostic::{Code, Place, SourceText, display_path, io_reason, suggest};
 use crate::manifest::normalize::normalize;
 use crate::manifest::path::KeyPath;
@@ -332,16 +332,12 @@ impl Checker<'_> {
         let json: serde_json::Value = match serde_json::from_str(source.text()) {
             Ok(v) => v,
             Err(e) => {
-                let offset = offset_of(&source, e.line(), e.column());
                 self.error(
                     Code::InvalidMapFile,
-                    Place::Span {
-                        source: source.clone(),
-                        span: offset..offset,
-                    },
+                    json::error_place(&source, &e),
                     format!("layer map `{}` is not valid JSON", display_path(&resolved)),
                 )
-                .with_label(json_reason(&e))
+                .with_label(json::reason(&e))
                 .with_help(
                     "an accelerate device map is a JSON object: {\"model.layers.0\": 0, ...}",
                 );
@@ -442,28 +438,10 @@ fn parse_layer_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String
     }
 }
 
-fn offset_of(source: &SourceText, line: usize, column: usize) -> usize {
-    if line == 0 {
-        return 0;
-    }
-    let span = source.line_span(line.min(source.text().lines().count().max(1)));
-    (span.start + column.saturating_sub(1)).min(span.end)
-}
-
 /// The span of `"name"` as a key in JSON text, or the start of the file.
 fn find_json_key(text: &str, name: &str) -> std::ops::Range<usize> {
     let quoted = format!("\"{name}\"");
     text.find(&quoted).map_or(0..0, |i| i..i + quoted.len())
-}
-
-/// serde_json's message without its " at line N column M" tail: the label
-/// already points there.
-fn json_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

@@ -201,6 +201,24 @@ fn chat_with(d: &Deployment, key: Option<&str>, model: &str) -> (u16, serde_json
     )
 }
 
+/// A streamed chat completion's server-sent events, as text.
+fn stream_chat(d: &Deployment) -> String {
+    let body = serde_json::json!({
+        "model": "smollm2",
+        "messages": [{ "role": "user", "content": "Hi" }],
+        "max_tokens": 3,
+        "temperature": 0.0,
+        "stream": true
+    });
+    let mut response = agent()
+        .post(&d.url("/v1/chat/completions"))
+        .content_type("application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.body_mut().read_to_string().unwrap()
+}
+
 #[test]
 fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     let mut d = Deployment::start("", &[]);
@@ -214,6 +232,17 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     let (status, reply) = chat(&d, None);
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["object"], "chat.completion");
+    // Responses name the deployment, not the model's path on this machine.
+    assert_eq!(reply["model"], "smollm2");
+    let events = stream_chat(&d);
+    let chunks: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: {"))
+        .map(|json| serde_json::from_str(&format!("{{{json}")).unwrap())
+        .collect();
+    assert!(!chunks.is_empty(), "{events}");
+    assert!(chunks.iter().all(|c| c["model"] == "smollm2"), "{events}");
+    assert!(events.trim_end().ends_with("data: [DONE]"), "{events}");
     // Requests route by the deployment name, which `/v1/models` lists.
     let mut models = agent().get(&d.url("/v1/models")).call().unwrap();
     let listed = models.body_mut().read_to_string().unwrap();

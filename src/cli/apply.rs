@@ -311,6 +311,7 @@ fn serve(launch: Launch<'_>) -> u8 {
     );
     let planned = plan.clone();
     let options = crate::server::Options {
+        name: manifest.name.clone(),
         host: manifest.server.host.clone(),
         port: manifest.server.port,
         api_key,

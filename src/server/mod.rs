@@ -3,6 +3,7 @@
 //! and API-key check, bound before the model loads and stopped gracefully.
 
 mod auth;
+mod model_name;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use tower::ServiceExt as _;
 use mistralrs::core::MistralRs;
 
 pub struct Options {
+    /// The deployment's name: requests route by it, and responses carry it.
+    pub name: String,
     pub host: String,
     pub port: u16,
     pub api_key: Option<String>,
@@ -115,7 +118,11 @@ where
                 .with_mistralrs(engine)
                 .build()
                 .await
-                .map_err(|e| Failure::Serve(format!("{e:#}")))?;
+                .map_err(|e| Failure::Serve(format!("{e:#}")))?
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::<str>::from(options.name),
+                    model_name::rename,
+                ));
             *shared.routes.write().await = Some(routes);
             let measured = (options.on_ready)(started.elapsed());
             if let serde_json::Value::Object(map) = &mut *shared.status.write().await {

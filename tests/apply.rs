@@ -390,14 +390,14 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
 /// rehearsed on the CPU: mistral.rs builds the planned layer map or topology
 /// with the host standing in for each GPU.
 fn tiny_rehearsal(parallelism: &str) -> Deployment {
-    let (dir, port) = tiny_manifest(parallelism);
+    let (dir, port) = tiny_manifest("[0, 1]", parallelism);
     Deployment::launch(dir, port, &REHEARSAL, &[])
 }
 
 const REHEARSAL: [&str; 3] = ["--on-cpu", "--gpus", "2x2GiB"];
 
-/// A folder with the tiny checkpoint and a `deploy.toml` for it.
-fn tiny_manifest(parallelism: &str) -> (tempfile::TempDir, u16) {
+/// A folder with the tiny checkpoint and a `deploy.toml` for it on `gpus`.
+fn tiny_manifest(gpus: &str, parallelism: &str) -> (tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny-llama");
     std::fs::create_dir(&model).unwrap();
@@ -407,7 +407,7 @@ fn tiny_manifest(parallelism: &str) -> (tempfile::TempDir, u16) {
         dir.path().join("deploy.toml"),
         format!(
             "version = 1\nname = \"tiny\"\n[model]\nsource = \"tiny-llama\"\n[precision]\ndtype = \"f32\"\n\
-             [workload]\nmax_seq_len = 256\n[devices]\ngpus = [0, 1]\n[parallelism]\n{parallelism}\n\
+             [workload]\nmax_seq_len = 256\n[devices]\ngpus = {gpus}\n[parallelism]\n{parallelism}\n\
              [server]\nport = {port}\n"
         ),
     )
@@ -462,6 +462,30 @@ fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
     assert!(stderr.contains("Layers 0-3: cpu"), "{stderr}");
 }
 
+/// One GPU gets a layer map of one entry, as the printed command's `-n 0:4`
+/// does: mistral.rs builds it rather than map automatically, and serves.
+#[test]
+fn the_tiny_checkpoint_runs_on_one_gpu_under_a_map_of_one_entry() {
+    let (dir, port) = tiny_manifest("[0]", "strategy = \"auto\"");
+    let mut d = Deployment::launch(dir, port, &["--on-cpu", "--gpus", "1x2GiB"], &[]);
+    assert_tiny_answers(&mut d);
+    assert_eq!(
+        d.status()["launch"]["devices"],
+        serde_json::json!({"kind": "layers", "per_device": [[0, 4]]})
+    );
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("loading tiny (one GPU, rehearsed on the CPU)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Loading model according to the following repeating layer mappings:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Layers 0-3: cpu"), "{stderr}");
+}
+
 #[test]
 fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
     let mut d = tiny_rehearsal(
@@ -493,7 +517,7 @@ fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
 
 #[test]
 fn a_tensor_parallel_plan_cannot_be_rehearsed_on_the_cpu() {
-    let (dir, _) = tiny_manifest("strategy = \"tensor\"");
+    let (dir, _) = tiny_manifest("[0, 1]", "strategy = \"tensor\"");
     let stderr = apply_fails(dir.path(), &REHEARSAL);
     assert!(
         stderr.contains("cannot be rehearsed on the CPU"),

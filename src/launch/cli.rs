@@ -79,7 +79,7 @@ pub fn render(d: &Description) -> Launch {
         args.push("--cpu".into());
     }
     match &d.devices {
-        Devices::Cpu | Devices::Single | Devices::TensorParallel { .. } => {}
+        Devices::Cpu | Devices::TensorParallel { .. } => {}
         Devices::Layers { per_device } => {
             let spec = per_device
                 .iter()
@@ -221,8 +221,6 @@ pub(crate) mod tests {
                     })
                     .collect(),
             }
-        } else if l.env.iter().any(|(k, _)| k == "MISTRALRS_NO_NCCL") {
-            Devices::Single
         } else {
             let visible = l
                 .env

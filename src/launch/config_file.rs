@@ -123,7 +123,7 @@ pub fn render(d: &Description) -> String {
             None,
         ),
         Devices::Topology { .. } => (None, Some("topology.yml".to_owned())),
-        Devices::Cpu | Devices::Single | Devices::TensorParallel { .. } => (None, None),
+        Devices::Cpu | Devices::TensorParallel { .. } => (None, None),
     };
     let multimodal = d.modality == Modality::Multimodal;
     let file = ConfigFile {

@@ -26,9 +26,9 @@ pub enum ModelFiles {
 pub enum Devices {
     /// Everything on the CPU.
     Cpu,
-    /// Everything on CUDA device 0 (the one GPU `CUDA_VISIBLE_DEVICES` shows).
-    Single,
     /// Layers per CUDA ordinal, in order (`DeviceMapSetting::Map`, `-n 0:16;1:16`).
+    /// One GPU gets a map too (`-n 0:32`): without one, `mistralrs serve` would
+    /// leave its automatic mapper free to put layers on the CPU.
     Layers { per_device: Vec<(usize, u64)> },
     /// Per-range device and quantization (`Topology`, `--topology`), end exclusive.
     Topology { ranges: Vec<TopologyRange> },
@@ -112,8 +112,7 @@ impl Description {
                         .into(),
                 );
             }
-            // The whole model on the main device: on the CPU, that is a CPU launch.
-            Devices::Single | Devices::Cpu => self.devices = Devices::Cpu,
+            Devices::Cpu => {}
             Devices::Layers { .. } | Devices::Topology { .. } => self.rehearsal = true,
         }
         // No CUDA variables and no paged attention: mistral.rs has neither on the CPU.
@@ -176,14 +175,13 @@ pub fn compile(manifest: &Manifest, shape: &ModelShape, plan: &Plan) -> Descript
         Kind::Manual if overrides => Devices::Topology {
             ranges: topology(plan),
         },
-        _ if plan.devices.len() > 1 || plan.cpu.is_some() => Devices::Layers {
+        _ => Devices::Layers {
             per_device: plan
                 .devices
                 .iter()
                 .map(|d| (d.cuda_ordinal, d.layer_count))
                 .collect(),
         },
-        _ => Devices::Single,
     };
     let multimodal = shape.modality == Modality::Multimodal;
     Description {

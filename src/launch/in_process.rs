@@ -42,8 +42,6 @@ fn device_map(d: &Description) -> Option<DeviceMapSetting> {
                     .collect(),
             ),
         )),
-        // One GPU: everything on the main device, no automatic mapping.
-        Devices::Single => Some(DeviceMapSetting::dummy()),
         // mistral.rs's automatic mapper, which puts every layer on the CPU, sized
         // for the planned sequences as `--max-seq-len` sizes it on the command line.
         Devices::Cpu => Some(DeviceMapSetting::Auto(match d.modality {

@@ -60,7 +60,12 @@ mod tests {
                 },
                 plain.clone(),
             ),
-            described(Devices::Single, plain.clone()),
+            described(
+                Devices::Layers {
+                    per_device: vec![(0, 32)],
+                },
+                plain.clone(),
+            ),
             described(
                 Devices::Topology {
                     ranges: vec![
@@ -103,8 +108,8 @@ mod tests {
             .collect::<Vec<_>>();
         assert_eq!(
             rehearsals.iter().filter(|d| d.rehearsal).count(),
-            2,
-            "the layer map and the topology are rehearsed as such"
+            3,
+            "the layer maps (of two GPUs and of one) and the topology are rehearsed as such"
         );
         let multimodal = Description {
             modality: Modality::Multimodal,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Checker, json, path};
-use crate::diagnostic::{Code, SourceText, display_path, io_reason};
+use crate::diagnostic::{Code, Place, SourceText, display_path, io_reason};
 use crate::manifest::normalize::normalize;
 use crate::manifest::path::KeyPath;
 use crate::manifest::validated::*;
@@ -101,12 +101,6 @@ impl Checker<'_> {
     /// tell without the `tokenizers` crate: JSON with a `model` table. An
     /// absolute path that is not on this machine is `apply`'s to check.
     fn tokenizer_file(&mut self, file: &Path) -> bool {
-        /// Only the key is read; serde skips the rest without building it.
-        #[derive(serde::Deserialize)]
-        struct TokenizerJson {
-            #[serde(rename = "model")]
-            _model: serde::de::IgnoredAny,
-        }
         if file.is_absolute() && !file.exists() {
             return true;
         }
@@ -132,22 +126,40 @@ impl Checker<'_> {
             }
         };
         let source = SourceText::new(file.to_path_buf(), text);
-        let Err(e) = serde_json::from_str::<TokenizerJson>(source.text()) else {
-            return true;
+        // Only the keys are kept; serde skips the values without building them.
+        let keys = serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(
+            source.text(),
+        );
+        let (at, message, label) = match keys {
+            Ok(keys) if keys.contains_key("model") => return true,
+            Ok(_) => (
+                Place::File(file.to_path_buf()),
+                format!(
+                    "tokenizer `{}` is not a Hugging Face tokenizer.json: it has no `model` table",
+                    display_path(file)
+                ),
+                None,
+            ),
+            Err(e) if e.is_data() => (
+                json::error_place(&source, &e),
+                format!(
+                    "tokenizer `{}` is not a Hugging Face tokenizer.json, which is a JSON object",
+                    display_path(file)
+                ),
+                Some(json::reason(&e)),
+            ),
+            Err(e) => (
+                json::error_place(&source, &e),
+                format!("tokenizer `{}` is not valid JSON", display_path(file)),
+                Some(json::reason(&e)),
+            ),
         };
-        let at = json::error_place(&source, &e);
-        let message = if e.is_data() {
-            format!(
-                "tokenizer `{}` is not a Hugging Face tokenizer.json: {}",
-                display_path(file),
-                json::reason(&e)
-            )
-        } else {
-            format!("tokenizer `{}` is not valid JSON", display_path(file))
-        };
-        self.error(Code::InvalidTokenizer, at, message)
-            .with_label(json::reason(&e))
+        let d = self
+            .error(Code::InvalidTokenizer, at, message)
             .with_help(help);
+        if let Some(label) = label {
+            d.with_label(label);
+        }
         false
     }
 
@@ -164,15 +176,17 @@ impl Checker<'_> {
         };
         if written.is_relative() && !resolved.is_file() {
             let at = self.value(p);
+            let (what, label) = if resolved.is_dir() {
+                ("a folder", "not a file")
+            } else {
+                ("which does not exist", "no such file")
+            };
             self.error(
                 Code::FileNotFound,
                 at,
-                format!(
-                    "`{p}` names `{}`, which does not exist",
-                    display_path(&resolved)
-                ),
+                format!("`{p}` names `{}`, {what}", display_path(&resolved)),
             )
-            .with_label("no such file")
+            .with_label(label)
             .with_help("relative paths are resolved against the manifest that sets them");
             return Err(());
         }

@@ -62,7 +62,8 @@ pub struct RawModel {
     /// Branch, tag or commit of a hub model. Hub ids only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
-    /// Path to a `tokenizer.json` to use instead of the model's own.
+    /// Path to a Hugging Face `tokenizer.json` (a JSON object with a `model`
+    /// table) to use instead of the model's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
     /// Path to a chat template (`.jinja` or `.json`) to use instead of the model's own.

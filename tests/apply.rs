@@ -448,18 +448,22 @@ fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
         serde_json::json!({"kind": "layers", "per_device": [[0, 1], [1, 3]]})
     );
     assert_eq!(status_json["launch"]["rehearsal"], true);
+    stops_having_built_the_map(d, "pipeline over 2 GPUs");
+}
+
+/// Stops a rehearsal of the tiny checkpoint, which must exit 0 having said
+/// `loading tiny (STRATEGY, rehearsed on the CPU)`, and having had mistral.rs
+/// build the layer map rather than its single-device shortcut.
+fn stops_having_built_the_map(d: Deployment, strategy: &str) {
     let (code, _, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("loading tiny (pipeline over 2 GPUs, rehearsed on the CPU)"),
-        "{stderr}"
-    );
-    // mistral.rs took the multi-device map path, not its single-device shortcut.
-    assert!(
-        stderr.contains("Loading model according to the following repeating layer mappings:"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("Layers 0-3: cpu"), "{stderr}");
+    for logged in [
+        &format!("loading tiny ({strategy}, rehearsed on the CPU)"),
+        "Loading model according to the following repeating layer mappings:",
+        "Layers 0-3: cpu",
+    ] {
+        assert!(stderr.contains(logged), "{logged}: {stderr}");
+    }
 }
 
 /// One GPU gets a layer map of one entry, as the printed command's `-n 0:4`
@@ -473,17 +477,7 @@ fn the_tiny_checkpoint_runs_on_one_gpu_under_a_map_of_one_entry() {
         d.status()["launch"]["devices"],
         serde_json::json!({"kind": "layers", "per_device": [[0, 4]]})
     );
-    let (code, _, stderr) = d.stop();
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("loading tiny (one GPU, rehearsed on the CPU)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Loading model according to the following repeating layer mappings:"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("Layers 0-3: cpu"), "{stderr}");
+    stops_having_built_the_map(d, "one GPU");
 }
 
 #[test]

@@ -257,7 +257,7 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     // mistral.rs picks a GGUF model's activation dtype; the launch says so.
     assert_eq!(status_json["launch"]["dtype"], "auto");
     let measured = &status_json["measured"][0];
-    assert_eq!(measured["device"], "CPU (resident memory)");
+    assert_eq!(measured["device"], "CPU (memory loaded)");
     assert!(measured["measured"].as_u64().unwrap() > 0);
 
     let pid = d.child.id();

@@ -310,6 +310,8 @@ fn serve(launch: Launch<'_>) -> u8 {
         crate::plan::render::gib(plan.weights_total)
     );
     let planned = plan.clone();
+    // What this process holds before the model: the plan does not cover it.
+    let before = crate::inventory::measure::resident(std::process::id()).unwrap_or_default();
     let options = crate::server::Options {
         name: manifest.name.clone(),
         host: manifest.server.host.clone(),
@@ -323,7 +325,7 @@ fn serve(launch: Launch<'_>) -> u8 {
             "launch": description,
         }),
         on_ready: Box::new(move |took| {
-            let measured = super::measured::report(&planned, on_cpu);
+            let measured = super::measured::report(&planned, on_cpu, before);
             eprintln!("{}", super::measured::table(&measured));
             eprintln!(
                 "ready: {name} at {address} ({summary}), loaded in {:.2} s",

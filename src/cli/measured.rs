@@ -6,10 +6,11 @@ use crate::inventory::measure::{self, PlannedTerms, Row};
 use crate::manifest::size::ByteSize;
 use crate::plan::{Kind, Plan};
 
-/// Measures what this deployment holds: per GPU through NVML, or the resident
-/// memory of this process when it runs on the CPU (a CPU plan, a rehearsal of
-/// a GPU plan, or where no driver is found).
-pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
+/// Measures what this deployment holds: per GPU through NVML, or on the CPU
+/// (a CPU plan, a rehearsal of a GPU plan, or where no driver is found) the
+/// resident memory this process gained since `before`, taken just before the
+/// load: the plan covers the model, not deployctl's own code and runtime.
+pub fn report(plan: &Plan, on_cpu: bool, before: ByteSize) -> Vec<Row> {
     let me = std::process::id();
     if plan.strategy != Kind::Cpu && !on_cpu {
         if let Some(gpus) = measure::gpu_memory(&measure::family(me)) {
@@ -24,6 +25,7 @@ pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
                     let terms = PlannedTerms {
                         total: d.total,
                         activations: d.activations,
+                        on_demand: ByteSize(0),
                     };
                     measure::compare(format!("GPU {}", d.index), terms, used)
                 })
@@ -31,6 +33,13 @@ pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
         }
     }
     let host = plan.cpu.as_ref().map_or(0, |c| c.bytes.0);
+    // Without paged attention, which the CPU lacks, the KV cache grows with use.
+    let on_demand = plan.cpu.as_ref().map_or(0, |c| c.on_demand.0)
+        + plan
+            .devices
+            .iter()
+            .map(|d| d.kv_cache.0 + d.activations.0)
+            .sum::<u64>();
     // A rehearsal holds on the host what the plan puts on every GPU, less the
     // per-GPU runtime overhead (CUDA context), which the host does not have.
     let planned = ByteSize(
@@ -41,7 +50,7 @@ pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
             .sum::<u64>(),
     );
     let label = if plan.strategy == Kind::Cpu {
-        "CPU (resident memory)".to_owned()
+        "CPU (memory loaded)".to_owned()
     } else {
         format!("CPU for {} GPU(s)", plan.devices.len())
     };
@@ -51,8 +60,9 @@ pub fn report(plan: &Plan, on_cpu: bool) -> Vec<Row> {
             PlannedTerms {
                 total: planned,
                 activations: ByteSize(0),
+                on_demand: ByteSize(on_demand),
             },
-            rss,
+            ByteSize(rss.0.saturating_sub(before.0)),
         )],
         None => Vec::new(),
     }

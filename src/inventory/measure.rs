@@ -8,7 +8,7 @@ use crate::manifest::size::ByteSize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// `GPU 0` or `CPU (resident memory)`.
+    /// `GPU 0`, or `CPU (memory loaded)`: resident memory gained by the load.
     pub device: String,
     pub planned: ByteSize,
     pub measured: ByteSize,
@@ -25,7 +25,11 @@ pub struct Row {
 #[derive(Debug, Clone, Copy)]
 pub struct PlannedTerms {
     pub total: ByteSize,
+    /// Planned for the prefill peak, which loading does not reach.
     pub activations: ByteSize,
+    /// On the CPU, the KV cache and activations: mistral.rs allocates them as
+    /// requests need them, having no paged attention there.
+    pub on_demand: ByteSize,
 }
 
 pub fn compare(device: String, planned: PlannedTerms, measured: ByteSize) -> Row {
@@ -37,7 +41,10 @@ pub fn compare(device: String, planned: PlannedTerms, measured: ByteSize) -> Row
     };
     let warning = (percent.abs() > 10.0).then(|| {
         let missing = (-difference).max(0) as u64;
-        if difference < 0 && planned.activations.0 > 0 && missing <= planned.activations.0 + planned.activations.0 / 4 {
+        let on_demand = planned.on_demand.0;
+        if difference < 0 && on_demand > 0 && missing <= on_demand + on_demand / 4 {
+            "KV cache and activations: on the CPU they are allocated as requests need them, up to the planned figure".to_owned()
+        } else if difference < 0 && planned.activations.0 > 0 && missing <= planned.activations.0 + planned.activations.0 / 4 {
             "activations: they are planned for the prefill peak, which no request has reached yet".to_owned()
         } else if difference < 0 {
             "KV cache or weights: less is allocated than planned (lazy allocation, or smaller tensors than laid out)".to_owned()
@@ -111,6 +118,7 @@ mod tests {
         PlannedTerms {
             total: ByteSize::mib(total_mib),
             activations: ByteSize::mib(activations_mib),
+            on_demand: ByteSize(0),
         }
     }
 
@@ -123,6 +131,20 @@ mod tests {
         assert!(low.warning.unwrap().starts_with("activations"));
         let high = compare("GPU 0".into(), terms(1000, 100), ByteSize::mib(1300));
         assert!(high.warning.unwrap().starts_with("overhead"));
+        // On the CPU the KV cache is not there yet after loading.
+        let cpu = PlannedTerms {
+            on_demand: ByteSize::mib(400),
+            ..terms(1000, 0)
+        };
+        let loaded = compare("CPU (memory loaded)".into(), cpu, ByteSize::mib(650));
+        assert!(
+            loaded
+                .warning
+                .unwrap()
+                .starts_with("KV cache and activations")
+        );
+        let short = compare("CPU (memory loaded)".into(), cpu, ByteSize::mib(300));
+        assert!(short.warning.unwrap().starts_with("KV cache or weights"));
     }
 
     #[test]

@@ -160,6 +160,17 @@ impl WeightTable {
                     };
                 }
                 Part::Vision => table.vision += tensor_bytes(t, dtype, Quantization::None),
+                // mistral.rs's GGUF models dequantize the token embedding to
+                // f32 (candle's `dequantize`), and a tied output head loads the
+                // stored copy again.
+                Part::Embedding if t.name == "token_embd.weight" => {
+                    table.text_fixed += t.elements() * 4
+                        + if shape.text.tie_word_embeddings {
+                            t.bytes
+                        } else {
+                            0
+                        }
+                }
                 Part::Layer(_) | Part::Embedding | Part::LmHead | Part::FinalNorm | Part::Other => {
                     table.text_fixed += tensor_bytes(t, dtype, q)
                 }
@@ -349,6 +360,26 @@ mod tests {
             kv_per_layer(&shape, &one, DType::Bf16, KvCacheDtype::Auto, 1, &s),
             kv_per_layer(&shape, &full, DType::Bf16, KvCacheDtype::Auto, 1, &s)
         );
+    }
+
+    /// mistral.rs's GGUF models call `dequantize` on `token_embd.weight`.
+    #[test]
+    fn a_gguf_embedding_is_held_in_f32_and_again_as_stored_when_tied() {
+        let mut shape = llama_8b();
+        let q4k = StoredDtype::Quantized {
+            block: 256,
+            block_bytes: 144,
+        };
+        let embed = Tensor::new("token_embd.weight", vec![128_256, 4096], q4k);
+        let stored = embed.bytes;
+        shape.tensors = vec![embed];
+        let fixed = |shape: &ModelShape| {
+            WeightTable::new(shape, DType::Bf16, Quantization::None, &|_| None).text_fixed
+        };
+        shape.text.tie_word_embeddings = true;
+        assert_eq!(fixed(&shape), 128_256 * 4096 * 4 + stored);
+        shape.text.tie_word_embeddings = false;
+        assert_eq!(fixed(&shape), 128_256 * 4096 * 4);
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct CpuPlan {
     pub layers: Vec<[u64; 2]>,
     /// f32 weights (mistral.rs keeps CPU layers in f32) and their KV cache.
     pub bytes: ByteSize,
+    /// Of `bytes`, what mistral.rs allocates only as requests need it: the KV
+    /// cache (the CPU has no paged attention) and the activations.
+    pub on_demand: ByteSize,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -234,6 +237,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         cpu: (!placement.cpu_layers.is_empty()).then(|| CpuPlan {
             layers: runs(&placement.cpu_layers),
             bytes: evaluation.cpu,
+            on_demand: evaluation.cpu_on_demand,
         }),
         comparison: {
             let free: Vec<u64> = placement

@@ -46,6 +46,9 @@ pub struct Evaluation {
     pub terms: Vec<Terms>,
     /// Host bytes for CPU layers (f32 weights and their KV cache).
     pub cpu: ByteSize,
+    /// Of `cpu`, what mistral.rs allocates only as requests need it: the KV
+    /// cache (the CPU has no paged attention) and the activations.
+    pub cpu_on_demand: ByteSize,
     /// `limit − total` per stage; negative when over.
     pub headroom: Vec<i128>,
 }
@@ -144,23 +147,28 @@ impl Pricing<'_> {
             1,
             self.settings,
         );
-        let cpu: u64 = if placement.kind == Kind::Cpu {
+        let (cpu, cpu_on_demand) = if placement.kind == Kind::Cpu {
             // A CPU-only deployment runs in the model dtype, like a single GPU.
-            self.stage(Kind::Single, &placement.cpu_layers, true)
-                .total()
-                .0
-                - self.settings.overhead.0
+            let t = self.stage(Kind::Single, &placement.cpu_layers, true);
+            (
+                t.total().0 - self.settings.overhead.0,
+                t.kv_cache.0 + t.activations.0,
+            )
         } else {
             // Layers spilled from a GPU deployment: mistral.rs holds them in f32.
-            placement
-                .cpu_layers
-                .iter()
-                .map(|l| self.weights.layer_f32[*l as usize] + cpu_kv)
-                .sum()
+            let layers = &placement.cpu_layers;
+            (
+                layers
+                    .iter()
+                    .map(|l| self.weights.layer_f32[*l as usize] + cpu_kv)
+                    .sum(),
+                cpu_kv * layers.len() as u64,
+            )
         };
         Evaluation {
             terms,
             cpu: ByteSize(cpu),
+            cpu_on_demand: ByteSize(cpu_on_demand),
             headroom,
         }
     }

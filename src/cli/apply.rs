@@ -130,7 +130,7 @@ pub fn run(args: Args, color: bool) -> u8 {
         say(&format!("error: {message}"));
         return exit::INVALID;
     }
-    serve(Launch {
+    serve(Serving {
         description: &description,
         manifest: &manifest,
         plan,
@@ -144,7 +144,7 @@ pub fn run(args: Args, color: bool) -> u8 {
 /// Everything `serve` needs, checked: the launch and the plan it came from.
 // The lean build's `serve` only says how to get one that serves.
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
-struct Launch<'a> {
+struct Serving<'a> {
     description: &'a launch::Description,
     manifest: &'a crate::manifest::Manifest,
     plan: &'a crate::plan::Plan,
@@ -222,7 +222,7 @@ fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, String>
 }
 
 #[cfg(not(feature = "serve"))]
-fn serve(_: Launch<'_>) -> u8 {
+fn serve(_: Serving<'_>) -> u8 {
     eprintln!(
         "error: this deployctl was built without the `serve` feature, so it validates and plans only; \
          rebuild it with:\n  cargo install deployctl"
@@ -248,10 +248,10 @@ fn log_mistralrs(color: bool) {
 }
 
 #[cfg(feature = "serve")]
-fn serve(launch: Launch<'_>) -> u8 {
+fn serve(serving: Serving<'_>) -> u8 {
     use std::time::Duration;
 
-    let Launch {
+    let Serving {
         description,
         manifest,
         plan,
@@ -259,7 +259,7 @@ fn serve(launch: Launch<'_>) -> u8 {
         grace,
         worker,
         color,
-    } = launch;
+    } = serving;
 
     // Before any thread or CUDA call exists: the runtime and mistral.rs read it.
     launch::in_process::set_environment(description);

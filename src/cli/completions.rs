@@ -1,8 +1,6 @@
 //! `deployctl completions SHELL`: a completion script for the shell, made from
 //! the same clap definitions the binary parses its arguments with.
 
-use std::io::Write as _;
-
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -32,19 +30,6 @@ pub fn run(args: Args) -> u8 {
         "deployctl",
         &mut script,
     );
-    print_bytes(&script)
-}
-
-/// Writes `bytes` to stdout. A closed pipe (`| head`) is not an error: the
-/// reader had what it wanted.
-pub(super) fn print_bytes(bytes: &[u8]) -> u8 {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
-            exit::INVALID
-        }
-    }
+    super::output::print(String::from_utf8_lossy(&script));
+    exit::OK
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::exit;
 use super::output::eprint_human;
+use super::output::out;
 use crate::diagnostic::display_path;
 use crate::manifest::{KeyPath, LayerKind, Loaded, Loader, Overrides};
 
@@ -43,7 +44,7 @@ pub fn run(args: Args, color: bool) -> u8 {
     eprint_human(&outcome.diagnostics, color);
     match (&outcome.loaded, &outcome.manifest) {
         (Some(loaded), Some(manifest)) => {
-            print!("{}", render(loaded, &manifest.name, args.show_origin));
+            out!("{}", render(loaded, &manifest.name, args.show_origin));
             exit::OK
         }
         _ => exit::INVALID,

@@ -9,6 +9,7 @@ use comfy_table::Table;
 use comfy_table::presets::NOTHING;
 use serde::Serialize;
 
+use super::output::{out, outln};
 use super::{Format, exit};
 use crate::inventory::visible::{self, Devices};
 use crate::inventory::{self, Inventory, nvml};
@@ -64,7 +65,7 @@ pub fn run(args: Args) -> u8 {
                     );
                     return exit::INVALID;
                 }
-                println!("{NO_DRIVER}");
+                outln!("{NO_DRIVER}");
                 return exit::OK;
             }
             Err(nvml::Unavailable::Failed(e)) => {
@@ -91,7 +92,7 @@ pub fn run(args: Args) -> u8 {
         );
     }
     match args.format {
-        Format::Human => print!("{}", human(&inventory, &devices, env.as_deref())),
+        Format::Human => out!("{}", human(&inventory, &devices, env.as_deref())),
         Format::Json | Format::Github => {
             let report = Report {
                 source: inventory.source.to_string(),
@@ -105,7 +106,7 @@ pub fn run(args: Args) -> u8 {
                     .collect(),
                 links: &inventory.links,
             };
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("serializable")
             );

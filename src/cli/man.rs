@@ -6,7 +6,6 @@ use clap::CommandFactory;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold};
 
-use super::completions::print_bytes;
 use super::exit;
 
 pub const AFTER_HELP: &str = "\
@@ -20,7 +19,10 @@ pub struct Args {}
 
 pub fn run(_args: Args) -> u8 {
     match page() {
-        Ok(page) => print_bytes(page.as_bytes()),
+        Ok(page) => {
+            super::output::print(page);
+            exit::OK
+        }
         Err(e) => {
             eprintln!("error: cannot render the manual page: {e}");
             exit::INVALID

@@ -1,6 +1,6 @@
-//! Printing diagnostics, with or without colour.
+//! Printing: results to stdout, diagnostics to stderr with or without colour.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 
 use clap::ValueEnum;
 
@@ -26,6 +26,36 @@ impl Color {
         }
     }
 }
+
+/// Writes `text` to stdout, as `print!` does, but a reader that went away
+/// (`deployctl plan … | head`) ends the process quietly with exit 0: it had
+/// what it wanted. `print!` panics there, since Rust ignores SIGPIPE.
+pub fn print(text: impl std::fmt::Display) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(super::exit::OK.into());
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(super::exit::INVALID.into());
+    }
+}
+
+/// `println!` through [`print`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// `print!` through [`print`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::print(format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
 
 /// Writes human diagnostics to stderr.
 pub fn eprint_human(diagnostics: &[Diagnostic], color: bool) {

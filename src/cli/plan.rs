@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::output::eprint_human;
+use super::output::{out, outln};
 use super::planning::{self, Hardware, Session};
 use super::{Format, exit};
 use crate::diagnostic::{self, render};
@@ -129,7 +130,7 @@ pub fn run(args: Args, color: bool) -> u8 {
                     .map(render::JsonDiagnostic::from)
                     .collect(),
             };
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("serializable")
             );
@@ -190,7 +191,7 @@ pub fn run(args: Args, color: bool) -> u8 {
                     ),
                     ("weights".to_owned(), plan_render::gib(plan.weights_total)),
                 ];
-                print!(
+                out!(
                     "{}",
                     plan_render::human(plan, &header, launch, args.explain)
                 );
@@ -207,7 +208,7 @@ fn print_diagnostics(diagnostics: &[diagnostic::Diagnostic], format: Format, col
     match format {
         Format::Github => {
             for d in diagnostics {
-                println!("{}", render::github(d));
+                outln!("{}", render::github(d));
             }
         }
         Format::Json => {
@@ -215,7 +216,7 @@ fn print_diagnostics(diagnostics: &[diagnostic::Diagnostic], format: Format, col
                 .iter()
                 .map(render::JsonDiagnostic::from)
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "diagnostics": list }))
                     .expect("serializable")

@@ -7,6 +7,7 @@ use clap::ValueEnum;
 
 use super::exit;
 use super::output::eprint_human;
+use super::output::{out, outln};
 use super::planning::{self, Hardware, Session};
 use crate::diagnostic;
 use crate::launch;
@@ -71,10 +72,10 @@ pub fn run(args: Args, color: bool) -> u8 {
     let description = launch::compile(&manifest, &planned.model.shape, plan);
     let rendered = launch::render(&description);
     match args.target {
-        Target::MistralrsCli => println!("{}", rendered.command_line()),
-        Target::MistralrsToml => print!("{}", launch::config_file::render(&description)),
+        Target::MistralrsCli => outln!("{}", rendered.command_line()),
+        Target::MistralrsToml => out!("{}", launch::config_file::render(&description)),
         Target::Topology => match &rendered.topology {
-            Some(t) => print!("{t}"),
+            Some(t) => out!("{t}"),
             None => {
                 eprintln!(
                     "error: this plan needs no topology: it has no per-range quantization; use `--target mistralrs-cli`"
@@ -83,7 +84,7 @@ pub fn run(args: Args, color: bool) -> u8 {
             }
         },
         Target::Description => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&description).expect("serializable")
             );

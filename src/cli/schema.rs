@@ -3,6 +3,7 @@
 use clap::ValueEnum;
 
 use super::exit;
+use super::output::out;
 use crate::manifest::schema::manifest_schema_text;
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +41,7 @@ impl Which {
 }
 
 pub fn run(args: Args) -> u8 {
-    print!("{}", args.which.committed().1);
+    out!("{}", args.which.committed().1);
     exit::OK
 }
 

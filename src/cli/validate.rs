@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::output::outln;
 use super::output::{count, eprint_human};
 use super::planning::{self, Hardware, Need};
 use super::{Format, discover, exit};
@@ -227,14 +228,14 @@ pub fn run(args: Args, color: bool) -> u8 {
                     .collect(),
                 summary,
             };
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("serializable")
             );
         }
         Format::Github => {
             for d in &diagnostics {
-                println!("{}", render::github(d));
+                outln!("{}", render::github(d));
             }
         }
     }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use super::completions::print_bytes;
 use super::exit;
 use super::planning::{self, Hardware, Need, Planned};
 use crate::diagnostic::{Diagnostic, display_path, io_reason, suggest};
@@ -185,7 +184,10 @@ fn init(args: &Args) -> Result<u8, Fail> {
     }
     if to_stdout {
         eprintln!("printed the manifest for {summary}");
-        return Ok(print_bytes(text.as_bytes()));
+        // Before printing: a closed pipe ends the process there.
+        drop(scratch);
+        super::output::print(&text);
+        return Ok(exit::OK);
     }
     scratch.persist(&args.output, args.force)?;
     let shown = display_path(&args.output);

@@ -897,23 +897,7 @@ fn deployment_name(label: &str, source: &ModelSource) -> String {
         }),
         ModelSource::LocalDirectory { .. } => label,
     };
-    let mut name = String::new();
-    for c in base.chars().flat_map(char::to_lowercase) {
-        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-            c
-        } else {
-            '-'
-        };
-        if !(c == '-' && name.ends_with('-')) {
-            name.push(c);
-        }
-    }
-    let name = name.trim_matches('-').to_owned();
-    if name.is_empty() {
-        "deployment".to_owned()
-    } else {
-        name
-    }
+    crate::manifest::slug(&base.to_lowercase()).unwrap_or_else(|| "deployment".to_owned())
 }
 
 /// A word as a POSIX shell reads it back, for the commands in comments; quoted

@@ -189,16 +189,21 @@ impl Checker<'_> {
                 format!("`{name}` cannot serve as the deployment's model id"),
             )
             .with_label("letters, digits, `-`, `_`, `.`, `/` and `:` only")
-            .with_help(format!("set `name` to something like `{}`", slug(&name)));
+            .with_help(format!(
+                "set `name` to something like `{}`",
+                slug(&name).unwrap_or_else(|| "my-deployment".into())
+            ));
             return None;
         }
         Some(name)
     }
 }
 
-fn slug(name: &str) -> String {
+/// `text` as a deployment name: runs of anything but ASCII letters, digits,
+/// `_` and `.` become one `-`, none at either end. `None` if nothing is left.
+pub fn slug(text: &str) -> Option<String> {
     let mut out = String::new();
-    for c in name.chars() {
+    for c in text.chars() {
         let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
             c
         } else {
@@ -208,10 +213,6 @@ fn slug(name: &str) -> String {
             out.push(c);
         }
     }
-    let out = out.trim_end_matches('-').to_owned();
-    if out.is_empty() {
-        "my-deployment".into()
-    } else {
-        out
-    }
+    let out = out.trim_end_matches('-');
+    (!out.is_empty()).then(|| out.to_owned())
 }

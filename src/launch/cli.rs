@@ -30,7 +30,8 @@ impl Launch {
     }
 }
 
-fn quote(s: &str) -> String {
+/// `s` as one shell word: quoted where the shell needs it, never failing.
+pub fn quote(s: &str) -> String {
     shlex::try_quote(s)
         .map(|q| q.into_owned())
         .unwrap_or_else(|_| s.to_owned())

@@ -910,7 +910,7 @@ fn shell_word(word: &str) -> String {
     if plain {
         word.to_owned()
     } else {
-        shlex::try_quote(word).map_or_else(|_| word.to_owned(), |w| w.into_owned())
+        crate::launch::cli::quote(word)
     }
 }
 

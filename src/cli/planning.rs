@@ -73,6 +73,26 @@ pub fn run(
     need: Need,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Planned> {
+    let inputs = inputs(loaded, manifest, hardware, need, out)?;
+    Some(plan_with(loaded, manifest, inputs, settings, out))
+}
+
+/// What a plan is made from besides the manifest: the hardware and the model.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub inventory: Inventory,
+    pub model: Resolved,
+}
+
+/// Reads the hardware and the model `manifest` plans for; `None`, with the
+/// reasons in `out`, when either is missing.
+pub fn inputs(
+    loaded: &Loaded,
+    manifest: &Manifest,
+    hardware: &Hardware,
+    need: Need,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Inputs> {
     let provenance = &loaded.provenance;
     let place = |key: &str| provenance.value_place(&KeyPath::parse(key));
     let var = |name: &str| std::env::var(name).ok();
@@ -134,7 +154,21 @@ pub fn run(
             return None;
         }
     };
-    let inventory = inventory?;
+    Some(Inputs {
+        inventory: inventory?,
+        model,
+    })
+}
+
+/// Plans `manifest` on what [`inputs`] read. `init` plans one model on one
+/// machine many times, so it reads them once and calls this for each draft.
+pub fn plan_with(
+    loaded: &Loaded,
+    manifest: &Manifest,
+    Inputs { inventory, model }: Inputs,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) -> Planned {
     let visible = (inventory.source == InventorySource::Live).then(|| {
         inventory::visible::parse(
             std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
@@ -151,11 +185,11 @@ pub fn run(
     for finding in &outcome.findings {
         out.push(to_diagnostic(finding, loaded));
     }
-    Some(Planned {
+    Planned {
         model,
         inventory,
         outcome,
-    })
+    }
 }
 
 /// This machine's GPUs, when it has an NVIDIA driver. Without one (CI, laptops)

@@ -19,7 +19,8 @@ use crate::inventory::{self, Inventory, nvml};
 use crate::manifest::size::{ByteSize, parse_size};
 use crate::manifest::values::{DType, ModelKind, Quantization};
 use crate::manifest::{
-    ComputeCapability, Loader, Model, ModelSource, Overrides, classify_source, normalize_path,
+    ComputeCapability, ExpectedHardware, Loader, Model, ModelSource, Overrides, classify_source,
+    normalize_path,
 };
 use crate::model::{self, Modality, ResolveError, Resolved, ShapeOrigin, catalog};
 use crate::plan::{Kind, Plan, Settings};
@@ -460,7 +461,15 @@ struct Scratch {
     loader: Loader,
     hardware: Hardware,
     need: Need,
+    /// The hardware and model the last draft planned with, and what they were
+    /// read for. Drafts differ in precision, workload and layout, so these are
+    /// read once (NVML, the model's files), not for each of dozens of drafts.
+    read: Option<(ReadFor, planning::Inputs)>,
 }
+
+/// What `planning::inputs` reads depends on: the model, whether the manifest
+/// is CPU-only, and `[devices.expect]`.
+type ReadFor = (Model, bool, Option<ExpectedHardware>);
 
 /// One draft, loaded and planned.
 struct Checked {
@@ -518,6 +527,7 @@ impl Scratch {
             loader: Loader::new(),
             hardware,
             need,
+            read: None,
         })
     }
 
@@ -536,14 +546,34 @@ impl Scratch {
         let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
             return Err(internal(&diagnostics));
         };
-        let planned = planning::run(
-            &loaded,
-            &manifest,
-            &self.hardware,
-            &Settings::default(),
-            self.need,
-            &mut diagnostics,
+        let read_for: ReadFor = (
+            manifest.model.clone(),
+            manifest.devices.gpus.as_ref().is_some_and(Vec::is_empty),
+            manifest.devices.expect.clone(),
         );
+        let inputs = match &self.read {
+            Some((for_, inputs)) if *for_ == read_for => Some(inputs.clone()),
+            _ => {
+                let inputs = planning::inputs(
+                    &loaded,
+                    &manifest,
+                    &self.hardware,
+                    self.need,
+                    &mut diagnostics,
+                );
+                self.read = inputs.clone().map(|i| (read_for, i));
+                inputs
+            }
+        };
+        let planned = inputs.map(|inputs| {
+            planning::plan_with(
+                &loaded,
+                &manifest,
+                inputs,
+                &Settings::default(),
+                &mut diagnostics,
+            )
+        });
         Ok(Checked {
             planned,
             diagnostics,

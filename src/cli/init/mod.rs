@@ -273,12 +273,12 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         return Err(Fail::invalid(text));
     };
     draft.dtype = Some(plan.dtype);
+    let pinned = draft.pinnable(&plan, inventory);
     draft.layout = Layout::Auto {
-        why: why_auto(&plan, draft.pinnable(&plan, inventory).is_some()),
+        why: why_auto(&plan, pinned.is_some()),
     };
-    let auto = render(draft);
-    let Some(pinned) = draft.pinnable(&plan, inventory) else {
-        return Ok(auto);
+    let Some(pinned) = pinned else {
+        return Ok(render(draft));
     };
     let candidate = draft.clone_with(pinned);
     let checked = scratch.check(&render(&candidate))?;
@@ -289,9 +289,9 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         Ok(render(&candidate))
     } else {
         // Written out, it would plan differently: keep `auto`, which plans as explained.
-        if let Layout::Auto { why } = &mut draft.layout {
-            why.retain(|l| !l.starts_with(PINNED));
-        }
+        draft.layout = Layout::Auto {
+            why: why_auto(&plan, false),
+        };
         Ok(render(draft))
     }
 }
@@ -311,8 +311,6 @@ const LADDER: [Quantization; 4] = [
     Quantization::Q5K,
     Quantization::Q4K,
 ];
-
-const PINNED: &str = "Written out below";
 
 /// Checks `--output`: its directory exists, and it is not a directory nor an
 /// existing file (unless `--force`). Returns the directory.
@@ -969,9 +967,7 @@ fn why_auto(plan: &Plan, pinned: bool) -> Vec<String> {
         )
     }];
     if pinned {
-        lines.push(format!(
-            "{PINNED}, so the plan changes only when this file does."
-        ));
+        lines.push("Written out below, so the plan changes only when this file does.".to_owned());
     }
     let others: Vec<_> = plan.candidates.iter().filter(|c| !c.chosen).collect();
     if !others.is_empty() {

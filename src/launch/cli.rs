@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use super::description::{Description, Devices, ModelFiles, TopologyRange};
-use crate::model::Modality;
+use super::description::{Description, Devices, ModelFiles, TOPOLOGY_FILE, TopologyRange};
 
 /// The command line, rendered.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -40,14 +39,7 @@ pub fn quote(s: &str) -> String {
 /// Renders `d` for the stock binary.
 pub fn render(d: &Description) -> Launch {
     let mut args = vec!["mistralrs".to_owned(), "serve".to_owned()];
-    args.push(
-        if d.modality == Modality::Multimodal {
-            "multimodal"
-        } else {
-            "text"
-        }
-        .to_owned(),
-    );
+    args.push(d.stock_kind().to_owned());
     let mut push = |flag: &str, value: String| {
         args.push(flag.to_owned());
         args.push(value);
@@ -60,10 +52,8 @@ pub fn render(d: &Description) -> Launch {
             push("-f", file.clone());
         }
     }
-    // `-a` takes text architectures only; the stock binary detects vision
-    // ones from config.json.
-    if let Some(arch) = d.arch.as_ref().filter(|_| d.modality == Modality::Text) {
-        push("-a", arch.clone());
+    if let Some(arch) = d.stock_arch() {
+        push("-a", arch.to_owned());
     }
     if let Some(t) = &d.tokenizer {
         push("-t", t.display().to_string());
@@ -79,20 +69,12 @@ pub fn render(d: &Description) -> Launch {
     if d.on_cpu() {
         args.push("--cpu".into());
     }
-    match &d.devices {
-        Devices::Cpu | Devices::TensorParallel { .. } => {}
-        Devices::Layers { per_device } => {
-            let spec = per_device
-                .iter()
-                .map(|(o, n)| format!("{o}:{n}"))
-                .collect::<Vec<_>>()
-                .join(";");
-            args.extend(["-n".into(), spec]);
-        }
-        Devices::Topology { ranges } => {
-            topology = Some(topology_yaml(ranges, d.rehearsal));
-            args.extend(["--topology".into(), "topology.yml".into()]);
-        }
+    if let Some(specs) = d.layer_specs() {
+        args.extend(["-n".into(), specs.join(";")]);
+    }
+    if let Devices::Topology { ranges } = &d.devices {
+        topology = Some(topology_yaml(ranges, d.rehearsal));
+        args.extend(["--topology".into(), TOPOLOGY_FILE.into()]);
     }
     let mut push = |flag: &str, value: String| {
         args.push(flag.to_owned());
@@ -157,6 +139,7 @@ pub fn topology_yaml(ranges: &[TopologyRange], on_cpu: bool) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::launch::description::PagedAttention;
+    use crate::model::Modality;
 
     /// Reads a rendered launch back into a description: the command line holds
     /// every field the in-process builder gets, no more and no less.

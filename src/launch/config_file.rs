@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::cli::topology_yaml;
-use super::description::{Description, Devices, ModelFiles};
+use super::description::{Description, Devices, ModelFiles, TOPOLOGY_FILE};
 use crate::model::Modality;
 
 #[derive(Serialize)]
@@ -117,14 +117,7 @@ pub fn render(d: &Description) -> String {
             },
         ),
     };
-    let (device_layers, topology) = match &d.devices {
-        Devices::Layers { per_device } => (
-            Some(per_device.iter().map(|(o, n)| format!("{o}:{n}")).collect()),
-            None,
-        ),
-        Devices::Topology { .. } => (None, Some("topology.yml".to_owned())),
-        Devices::Cpu | Devices::TensorParallel { .. } => (None, None),
-    };
+    let topology = matches!(d.devices, Devices::Topology { .. }).then(|| TOPOLOGY_FILE.to_owned());
     let multimodal = d.modality == Modality::Multimodal;
     let file = ConfigFile {
         command: "serve",
@@ -152,12 +145,10 @@ pub fn render(d: &Description) -> String {
             },
         },
         models: vec![ModelEntry {
-            kind: if multimodal { "multimodal" } else { "text" },
+            kind: d.stock_kind(),
             model_id,
             tokenizer: d.tokenizer.as_ref().map(|p| p.display().to_string()),
-            // The stock binary takes only text architectures here and detects
-            // vision ones from config.json.
-            arch: d.arch.clone().filter(|_| !multimodal),
+            arch: d.stock_arch().map(str::to_owned),
             dtype: d.dtype.name(),
             format,
             quantization: d.isq.map(|q| Quantization {
@@ -165,7 +156,7 @@ pub fn render(d: &Description) -> String {
             }),
             device: Device {
                 cpu,
-                device_layers,
+                device_layers: d.layer_specs(),
                 topology,
                 max_seq_len: d.max_seq_len,
                 max_batch_size: d.max_batch_size,

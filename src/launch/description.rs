@@ -20,6 +20,9 @@ pub enum ModelFiles {
     Gguf { dir: String, file: String },
 }
 
+/// The topology file the stock binary's launch names, beside it.
+pub const TOPOLOGY_FILE: &str = "topology.yml";
+
 /// Where the layers go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -86,6 +89,34 @@ impl Description {
     /// Whether mistral.rs's main device is the CPU: a CPU plan, or a rehearsal.
     pub fn on_cpu(&self) -> bool {
         self.rehearsal || self.devices == Devices::Cpu
+    }
+
+    /// `text` or `multimodal`: the `mistralrs serve` subcommand, and the model
+    /// kind in its config file.
+    pub fn stock_kind(&self) -> &'static str {
+        match self.modality {
+            Modality::Text => "text",
+            Modality::Multimodal => "multimodal",
+        }
+    }
+
+    /// The architecture to name to the stock binary: text ones only, since it
+    /// takes only those and detects vision ones from config.json.
+    pub fn stock_arch(&self) -> Option<&str> {
+        self.arch
+            .as_deref()
+            .filter(|_| self.modality == Modality::Text)
+    }
+
+    /// The layer map as the stock binary takes it, one `ORDINAL:LAYERS` each
+    /// (`-n` joins them with `;`).
+    pub fn layer_specs(&self) -> Option<Vec<String>> {
+        match &self.devices {
+            Devices::Layers { per_device } => {
+                Some(per_device.iter().map(|(o, n)| format!("{o}:{n}")).collect())
+            }
+            _ => None,
+        }
     }
 
     /// What the binary must be built with to run this.

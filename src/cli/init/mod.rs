@@ -274,13 +274,15 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
     };
     draft.dtype = Some(plan.dtype);
     let pinned = draft.pinnable(&plan, inventory);
-    draft.layout = Layout::Auto {
-        why: why_auto(&plan, pinned.is_some()),
-    };
+    draft.layout = Layout::Auto;
+    draft.why = why_auto(&plan, pinned.is_some());
     let Some(pinned) = pinned else {
         return Ok(render(draft));
     };
-    let candidate = draft.clone_with(pinned);
+    let candidate = Draft {
+        layout: pinned,
+        ..draft.clone()
+    };
     let checked = scratch.check(&render(&candidate))?;
     let same = checked
         .fitting()
@@ -289,9 +291,7 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         Ok(render(&candidate))
     } else {
         // Written out, it would plan differently: keep `auto`, which plans as explained.
-        draft.layout = Layout::Auto {
-            why: why_auto(&plan, false),
-        };
+        draft.why = why_auto(&plan, false);
         Ok(render(draft))
     }
 }
@@ -735,17 +735,15 @@ fn quoted(text: &str) -> String {
 enum Layout {
     /// No GPUs known: `auto` decides when they are.
     Undecided,
-    /// `strategy = "auto"`, and what it picks now.
-    Auto { why: Vec<String> },
+    /// `strategy = "auto"`.
+    Auto,
     Tensor {
         size: u64,
         gpus: Option<Vec<u32>>,
-        why: Vec<String>,
     },
     Pipeline {
         gpus: Option<Vec<u32>>,
         layers: Vec<u64>,
-        why: Vec<String>,
     },
 }
 
@@ -775,6 +773,9 @@ struct Draft {
     from_flag: bool,
     expect: Option<Expect>,
     layout: Layout,
+    /// Why `auto` picks what it picks, above `[parallelism]`; kept when that
+    /// layout is written out.
+    why: Vec<String>,
 }
 
 impl Draft {
@@ -853,8 +854,9 @@ impl Draft {
             expect,
             layout: match gpus {
                 Gpus::Unknown => Layout::Undecided,
-                _ => Layout::Auto { why: Vec::new() },
+                _ => Layout::Auto,
             },
+            why: Vec::new(),
         }
     }
 
@@ -879,34 +881,12 @@ impl Draft {
         sorted.sort_unstable();
         let gpus = (sorted != all).then_some(sorted);
         match plan.strategy {
-            Kind::Tensor { size } => Some(Layout::Tensor {
-                size,
-                gpus,
-                why: Vec::new(),
-            }),
+            Kind::Tensor { size } => Some(Layout::Tensor { size, gpus }),
             Kind::Pipeline if plan.cpu.is_none() => Some(Layout::Pipeline {
                 gpus,
                 layers: plan.devices.iter().map(|d| d.layer_count).collect(),
-                why: Vec::new(),
             }),
             _ => None,
-        }
-    }
-
-    /// This draft with `layout`, carrying the reasons of the `auto` one.
-    fn clone_with(&self, layout: Layout) -> Draft {
-        let why = match &self.layout {
-            Layout::Auto { why } => why.clone(),
-            _ => Vec::new(),
-        };
-        let layout = match layout {
-            Layout::Tensor { size, gpus, .. } => Layout::Tensor { size, gpus, why },
-            Layout::Pipeline { gpus, layers, .. } => Layout::Pipeline { gpus, layers, why },
-            other => other,
-        };
-        Draft {
-            layout,
-            ..self.clone()
         }
     }
 }
@@ -1018,27 +998,25 @@ mod tests {
                 mixed: false,
             }),
             layout,
+            why: vec![
+                "auto picks tensor parallel ×4 (GPU 0, GPU 1, GPU 2, GPU 3): of the layouts that fit, it leaves the most memory free on its tightest GPU (13.64 GiB).".to_owned(),
+                "The others:".to_owned(),
+                "  single GPU (GPU 0): fits with less headroom on its tightest GPU (641.78 MiB vs 13.64 GiB)".to_owned(),
+            ],
         }
     }
 
     fn layouts() -> Vec<Layout> {
-        let why = vec![
-            "auto picks tensor parallel ×4 (GPU 0, GPU 1, GPU 2, GPU 3): of the layouts that fit, it leaves the most memory free on its tightest GPU (13.64 GiB).".to_owned(),
-            "The others:".to_owned(),
-            "  single GPU (GPU 0): fits with less headroom on its tightest GPU (641.78 MiB vs 13.64 GiB)".to_owned(),
-        ];
         vec![
             Layout::Undecided,
-            Layout::Auto { why: why.clone() },
+            Layout::Auto,
             Layout::Tensor {
                 size: 2,
                 gpus: Some(vec![0, 1]),
-                why: why.clone(),
             },
             Layout::Pipeline {
                 gpus: None,
                 layers: vec![7, 7, 7, 7],
-                why,
             },
         ]
     }
@@ -1050,7 +1028,7 @@ mod tests {
             let raw: RawManifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let strategy = raw.parallelism.unwrap().strategy.unwrap();
             let expected = match layout {
-                Layout::Undecided | Layout::Auto { .. } => "auto",
+                Layout::Undecided | Layout::Auto => "auto",
                 Layout::Tensor { .. } => "tensor",
                 Layout::Pipeline { .. } => "pipeline",
             };
@@ -1073,7 +1051,7 @@ mod tests {
 
     #[test]
     fn a_quantized_draft_keeps_the_unquantized_line_as_an_alternative() {
-        let mut d = sample(Layout::Auto { why: Vec::new() });
+        let mut d = sample(Layout::Auto);
         d.quantization = Quantization::Q8_0;
         let text = render(&d);
         assert!(text.contains("\nquantization = \"q8_0\""), "{text}");
@@ -1082,7 +1060,7 @@ mod tests {
 
     #[test]
     fn mixed_gpus_leave_memory_out_of_the_expectation() {
-        let mut d = sample(Layout::Auto { why: Vec::new() });
+        let mut d = sample(Layout::Auto);
         d.expect = Some(Expect {
             count: 2,
             memory: ByteSize::gib(24),

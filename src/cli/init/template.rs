@@ -340,13 +340,11 @@ fn parallelism_table(d: &Draft) -> Vec<Row> {
              was planned: fill in [devices.expect], or run `{}`.",
             d.plan_command
         )],
-        Layout::Auto { why } | Layout::Tensor { why, .. } | Layout::Pipeline { why, .. } => {
-            why.clone()
-        }
+        Layout::Auto | Layout::Tensor { .. } | Layout::Pipeline { .. } => d.why.clone(),
     };
     rows.extend(why.into_iter().map(Row::Note));
     match &d.layout {
-        Layout::Undecided | Layout::Auto { .. } => rows.extend([
+        Layout::Undecided | Layout::Auto => rows.extend([
             key("strategy = \"auto\"", auto),
             off("strategy = \"pipeline\"", pipeline),
             off("strategy = \"tensor\"", tensor),

@@ -14,7 +14,7 @@ const CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llam
 fn write_checkpoint(dir: &std::path::Path) -> u64 {
     std::fs::write(dir.join("config.json"), CONFIG).unwrap();
     let json: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
-    let shape = model::shape::from_config(&json).unwrap();
+    let shape = model::from_config(&json).unwrap();
     let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = shape
         .tensors
         .iter()

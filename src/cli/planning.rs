@@ -247,9 +247,13 @@ fn resolve_error(e: ResolveError, source: &ModelSource, place: Place) -> Diagnos
             format!("mistral.rs 0.8.1 cannot load {architecture} (from {origin})"),
         )
         .label("unsupported architecture")
-        .help(format!(
-            "supported architectures: {}",
-            model::architectures::names().join(", ")
-        )),
+        .help(model::architectures::unsupported_help(&architecture)),
+        ResolveError::NeedsHeaders { architecture, origin } => Diagnostic::error(
+            Code::ModelNotFound,
+            place,
+            format!("{architecture} cannot be laid out from a config alone (from {origin})"),
+        )
+        .label("checkpoint needed")
+        .help(model::architectures::needs_headers_help(&architecture)),
     }
 }

@@ -170,19 +170,6 @@ impl Reader<'_> {
     }
 }
 
-/// The GGUF architectures mistral.rs's GGUF loader reads, as Hugging Face classes.
-fn class_of(arch: &str) -> Option<&'static str> {
-    Some(match arch {
-        "llama" => "LlamaForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "qwen3" => "Qwen3ForCausalLM",
-        "phi2" => "PhiForCausalLM",
-        "phi3" => "Phi3ForCausalLM",
-        "starcoder2" => "Starcoder2ForCausalLM",
-        _ => return None,
-    })
-}
-
 /// Reads the shape of the model in a GGUF file. Only the header is read: the
 /// first 2 MiB (a 50,000-token vocabulary and its merges), then four times as
 /// much until the header fits. Reading more up front costs more than parsing
@@ -278,7 +265,7 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
                 .map(|t| t.dims[0])
         })
         .ok_or("the vocabulary size is missing")?;
-    let architecture = class_of(&arch)
+    let architecture = super::architectures::gguf_class(&arch)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("gguf:{arch}"));
     let text = TextShape {
@@ -296,6 +283,10 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
             .iter()
             .any(|t| t.name.ends_with("attn_q_norm.weight")),
         norms_per_layer: 2,
+        attention: super::shape::Attention::Standard,
+        // Experts come with the file's own tensors; the count is for messages.
+        moe: None,
+        unread_keys: Vec::new(),
     };
     Ok(ModelShape {
         architecture,

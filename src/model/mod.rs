@@ -6,11 +6,24 @@ pub mod architectures;
 pub mod catalog;
 mod gguf;
 mod hf_cache;
+pub mod layout;
 pub mod resolve;
+pub mod rules;
 mod safetensors;
 pub mod shape;
 pub mod tensors;
 
 pub use resolve::{ResolveError, Resolved, ShapeOrigin, resolve};
-pub use shape::{Modality, ModelShape, TextShape, VisionFamily, VisionShape};
+pub use shape::{
+    Attention, Family, Mla, Modality, ModelShape, Moe, ShapeError, TextShape, VisionFamily,
+    VisionShape,
+};
 pub use tensors::{Part, StoredDtype, Tensor};
+
+/// A model's shape from its `config.json`, with its tensors laid out as
+/// mistral.rs builds the architecture.
+pub fn from_config(config: &serde_json::Value) -> Result<ModelShape, ShapeError> {
+    let mut shape = shape::from_config(config)?;
+    shape.tensors = layout::tensors(&shape);
+    Ok(shape)
+}

@@ -75,6 +75,12 @@ pub enum ResolveError {
         architecture: String,
         origin: String,
     },
+    /// mistral.rs loads the architecture, but deployctl cannot lay it out from
+    /// a config alone: it needs the checkpoint's headers.
+    NeedsHeaders {
+        architecture: String,
+        origin: String,
+    },
 }
 
 /// Resolves the shape of `model`. `var` reads environment variables (for the
@@ -83,6 +89,18 @@ pub fn resolve(
     model: &Model,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Resolved, ResolveError> {
+    let resolved = find(model, var)?;
+    let layout = architectures::find(&resolved.shape.architecture).map(|a| a.layout);
+    if !resolved.shape.exact_tensors && layout == Some(architectures::Layout::HeadersOnly) {
+        return Err(ResolveError::NeedsHeaders {
+            architecture: resolved.shape.architecture,
+            origin: resolved.origin.to_string(),
+        });
+    }
+    Ok(resolved)
+}
+
+fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, ResolveError> {
     let mut tried = Vec::new();
     match &model.source {
         ModelSource::LocalDirectory { path } => {
@@ -188,10 +206,10 @@ pub fn resolve(
                     origin: format!("built-in catalog entry {}", entry.id),
                 });
             }
+            // The entry's notes are for maintainers; users get the fact.
             Some((entry, None)) => tried.push(format!(
-                "built-in catalog: {} is listed without a config ({})",
-                entry.id,
-                entry.notes.unwrap_or_default()
+                "built-in catalog: {} is listed without a config",
+                entry.id
             )),
             None => tried.push(format!("built-in catalog: no entry for {key}")),
         }
@@ -251,10 +269,15 @@ fn parse_config(text: &str, origin: ShapeOrigin) -> Result<Resolved, ResolveErro
             origin: origin.to_string(),
         });
     }
-    let shape = shape::from_config(&json).map_err(|e| ResolveError::Invalid {
+    let mut shape = shape::from_config(&json).map_err(|e| ResolveError::Invalid {
         origin: origin.to_string(),
         reason: e.0,
     })?;
+    if architectures::find(&architecture).map(|a| a.layout)
+        != Some(architectures::Layout::HeadersOnly)
+    {
+        shape.tensors = super::layout::tensors(&shape);
+    }
     Ok(Resolved { shape, origin })
 }
 

@@ -32,6 +32,66 @@ pub struct TextShape {
     pub qk_norm: bool,
     /// Norms per decoder layer: 2 (Llama) or 4 (Gemma 2/3).
     pub norms_per_layer: u64,
+    /// How attention projects queries, keys and values.
+    pub attention: Attention,
+    /// Routed experts, when the model has them.
+    pub moe: Option<Moe>,
+    /// `config.json` keys that change the layout but that deployctl does not
+    /// read for this architecture: the planner warns about each.
+    pub unread_keys: Vec<String>,
+}
+
+/// The attention block's projections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Attention {
+    /// q, k and v heads of `head_dim` each (with grouped KV heads).
+    Standard,
+    /// DeepSeek's multi-head latent attention: queries and keys/values go
+    /// through low-rank projections, and every head's K and V come from one
+    /// shared latent vector per token.
+    Latent(Mla),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mla {
+    /// Rank of the query projection; `None` projects queries directly.
+    pub q_lora_rank: Option<u64>,
+    pub kv_lora_rank: u64,
+    pub qk_nope_head_dim: u64,
+    pub qk_rope_head_dim: u64,
+    pub v_head_dim: u64,
+}
+
+/// A mixture-of-experts MLP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moe {
+    /// Routed experts per sparse layer.
+    pub experts: u64,
+    /// Experts each token is routed to.
+    pub active: u64,
+    /// Hidden width of one routed expert.
+    pub expert_intermediate: u64,
+    /// Hidden width of the always-on shared expert MLP; 0 for none.
+    pub shared_intermediate: u64,
+    /// The router carries `e_score_correction_bias` (DeepSeek V3's
+    /// `noaux_tc` routing).
+    pub correction_bias: bool,
+    /// The experts are stored, and kept, as MXFP4 blocks (gpt-oss's
+    /// `quantization_config.quant_method = "mxfp4"`).
+    pub mxfp4: bool,
+    /// Which decoder layers carry experts; the others have a dense MLP of
+    /// `intermediate`.
+    pub sparse_layers: Vec<bool>,
+}
+
+impl Moe {
+    pub fn is_sparse(&self, layer: u64) -> bool {
+        self.sparse_layers
+            .get(layer as usize)
+            .copied()
+            .unwrap_or(false)
+    }
 }
 
 /// The vision tower of a multimodal model.
@@ -96,8 +156,97 @@ fn uint(json: &Json, key: &str) -> Option<u64> {
     get(json, key).and_then(Json::as_u64)
 }
 
-/// Reads the shape from a Hugging Face `config.json`. Text settings may sit at the
-/// top level or in `text_config` (Gemma 3, newer Qwen2.5-VL exports).
+/// Keys of Hugging Face configs that change which tensors a model has or how
+/// large its KV cache is. A config that sets one the architecture's reader
+/// does not take is reported, never silently ignored.
+const LAYOUT_KEYS: &[&str] = &[
+    "num_local_experts",
+    "num_experts",
+    "n_routed_experts",
+    "n_shared_experts",
+    "moe_intermediate_size",
+    "shared_expert_intermediate_size",
+    "first_k_dense_replace",
+    "moe_layer_freq",
+    "decoder_sparse_step",
+    "mlp_only_layers",
+    "interleave_moe_layer_step",
+    "intermediate_size_mlp",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "qk_nope_head_dim",
+    "qk_rope_head_dim",
+    "v_head_dim",
+    "full_attention_interval",
+    "linear_num_key_heads",
+    "linear_num_value_heads",
+    "linear_key_head_dim",
+    "linear_value_head_dim",
+    "linear_conv_kernel_dim",
+    "mamba_d_state",
+    "mamba_n_heads",
+    "mamba_d_conv",
+    "mamba_expand",
+    "layers_block_type",
+    "num_kv_shared_layers",
+    "hidden_size_per_layer_input",
+    "altup_num_inputs",
+    "laurel_rank",
+    "num_nextn_predict_layers",
+];
+
+/// Whether a config value sets something: not null, false, 0 or empty.
+fn is_set(v: &Json) -> bool {
+    match v {
+        Json::Null | Json::Bool(false) => false,
+        Json::Number(n) => n.as_f64() != Some(0.0),
+        Json::Array(a) => !a.is_empty(),
+        Json::String(s) => !s.is_empty(),
+        _ => true,
+    }
+}
+
+/// Reads a text config, remembering which keys it took.
+struct Reader<'a> {
+    text: &'a Json,
+    top: &'a Json,
+    read: std::cell::RefCell<Vec<&'static str>>,
+}
+
+impl<'a> Reader<'a> {
+    fn value(&self, key: &'static str) -> Option<&'a Json> {
+        self.read.borrow_mut().push(key);
+        get(self.text, key).or_else(|| get(self.top, key))
+    }
+
+    fn uint(&self, key: &'static str) -> Option<u64> {
+        self.value(key).and_then(Json::as_u64)
+    }
+
+    fn need(&self, key: &'static str) -> Result<u64, ShapeError> {
+        self.uint(key)
+            .ok_or_else(|| ShapeError(format!("`{key}` is missing")))
+    }
+
+    /// Layout keys the config sets that were never read.
+    fn unread(&self) -> Vec<String> {
+        let read = self.read.borrow();
+        LAYOUT_KEYS
+            .iter()
+            .filter(|k| !read.contains(k))
+            .filter(|k| {
+                get(self.text, k)
+                    .or_else(|| get(self.top, k))
+                    .is_some_and(is_set)
+            })
+            .map(|k| (*k).to_owned())
+            .collect()
+    }
+}
+
+/// Reads the shape from a Hugging Face `config.json`, without its tensors
+/// (`model::layout` lays those out). Text settings may sit at the top level or
+/// in `text_config` (Gemma 3, newer Qwen2.5-VL exports).
 pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
     let architecture = get(config, "architectures")
         .and_then(Json::as_array)
@@ -108,60 +257,113 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
     let model_type = get(config, "model_type")
         .and_then(Json::as_str)
         .unwrap_or_default();
-    let text_json = get(config, "text_config").unwrap_or(config);
+    let r = Reader {
+        text: get(config, "text_config").unwrap_or(config),
+        top: config,
+        read: Default::default(),
+    };
     // Gemma 3 configs leave out what equals transformers' `Gemma3TextConfig`
     // defaults; fill those in from the library's published defaults.
     let gemma3 = model_type == "gemma3" || architecture.starts_with("Gemma3");
-    let text_uint = |key: &str, gemma_default: u64| -> Result<u64, ShapeError> {
-        uint(text_json, key)
-            .or_else(|| uint(config, key))
+    let text_uint = |key: &'static str, gemma_default: u64| -> Result<u64, ShapeError> {
+        r.uint(key)
             .or(if gemma3 { Some(gemma_default) } else { None })
             .ok_or_else(|| ShapeError(format!("`{key}` is missing")))
     };
     let hidden = text_uint("hidden_size", 2304)?;
     let heads = text_uint("num_attention_heads", 8)?;
-    let kv_heads = uint(text_json, "num_key_value_heads")
-        .or_else(|| uint(config, "num_key_value_heads"))
+    let kv_heads = r
+        .uint("num_key_value_heads")
         .or(if gemma3 { Some(4) } else { None })
         .unwrap_or(heads);
-    let head_dim = uint(text_json, "head_dim")
+    let head_dim = r
+        .uint("head_dim")
         .or(if gemma3 { Some(256) } else { None })
         .unwrap_or(hidden / heads.max(1));
+    let layers = text_uint("num_hidden_layers", 26)?;
+    if layers == 0 || heads == 0 || hidden == 0 {
+        return Err(ShapeError(
+            "layers, heads and hidden size must be positive".into(),
+        ));
+    }
+    // Past these a config describes no real model, and sums over it would
+    // overflow: refuse it rather than plan it.
+    for (key, value, max) in [
+        ("num_hidden_layers", layers, 10_000),
+        ("hidden_size", hidden, 1 << 20),
+        ("num_attention_heads", heads, 1 << 14),
+        ("num_key_value_heads", kv_heads, 1 << 14),
+        ("head_dim", head_dim, 1 << 14),
+    ] {
+        if value > max {
+            return Err(ShapeError(format!(
+                "`{key}` is {value}, more than any model has (at most {max})"
+            )));
+        }
+    }
+    let family = Family::of(&architecture);
+    let attention = match family {
+        Family::DeepSeek => Attention::Latent(Mla {
+            q_lora_rank: r.uint("q_lora_rank"),
+            kv_lora_rank: r.need("kv_lora_rank")?,
+            qk_nope_head_dim: r.need("qk_nope_head_dim")?,
+            qk_rope_head_dim: r.need("qk_rope_head_dim")?,
+            v_head_dim: r.need("v_head_dim")?,
+        }),
+        _ => Attention::Standard,
+    };
+    let moe = moe(&r, family, layers)?;
+    let intermediate = match family {
+        // gpt-oss names its expert width `intermediate_size` and has no dense MLP.
+        Family::GptOss | Family::Mixtral | Family::PhiMoe => 0,
+        _ => text_uint("intermediate_size", 9216)?,
+    };
     let text = TextShape {
-        layers: text_uint("num_hidden_layers", 26)?,
+        layers,
         hidden,
         heads,
         kv_heads,
         head_dim,
-        intermediate: text_uint("intermediate_size", 9216)?,
+        intermediate,
         vocab: text_uint("vocab_size", 262_208)?,
         max_position_embeddings: text_uint("max_position_embeddings", 131_072)?,
-        tie_word_embeddings: get(text_json, "tie_word_embeddings")
-            .or_else(|| get(config, "tie_word_embeddings"))
+        tie_word_embeddings: r
+            .value("tie_word_embeddings")
             .and_then(Json::as_bool)
             .unwrap_or(gemma3),
-        qkv_bias: model_type.starts_with("qwen2") || architecture.starts_with("Qwen2"),
-        qk_norm: gemma3 || model_type.starts_with("qwen3"),
+        qkv_bias: model_type.starts_with("qwen2")
+            || architecture.starts_with("Qwen2")
+            || r.value("attention_bias").and_then(Json::as_bool) == Some(true),
+        qk_norm: gemma3
+            || model_type.starts_with("qwen3")
+            || r.value("use_qk_norm").and_then(Json::as_bool) == Some(true),
         norms_per_layer: if gemma3 || model_type.starts_with("gemma2") {
             4
         } else {
             2
         },
+        attention,
+        moe,
+        unread_keys: Vec::new(),
     };
-    if text.layers == 0 || text.heads == 0 || text.hidden == 0 {
-        return Err(ShapeError(
-            "layers, heads and hidden size must be positive".into(),
-        ));
+    for dim in [text.intermediate, text.vocab] {
+        if dim > 1 << 24 {
+            return Err(ShapeError(format!(
+                "a width of {dim} is more than any model has"
+            )));
+        }
     }
     let vision = match get(config, "vision_config") {
         Some(v) => Some(vision_shape(v, config, &architecture, &text)?),
         None => None,
     };
-    let torch_dtype = get(text_json, "torch_dtype")
-        .or_else(|| get(config, "torch_dtype"))
+    let torch_dtype = r
+        .value("torch_dtype")
         .and_then(Json::as_str)
         .map(str::to_owned);
-    let mut shape = ModelShape {
+    let mut text = text;
+    text.unread_keys = r.unread();
+    Ok(ModelShape {
         architecture,
         modality: if vision.is_some() {
             Modality::Multimodal
@@ -173,9 +375,137 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
         vision,
         tensors: Vec::new(),
         exact_tensors: false,
+    })
+}
+
+/// The families whose configs differ in the keys the layout needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Llama-style decoders: Llama, Mistral, Qwen 2/3, Gemma, Phi 3, …
+    Dense,
+    Mixtral,
+    PhiMoe,
+    Qwen3Moe,
+    /// DeepSeek V2 and V3: latent attention, shared and routed experts.
+    DeepSeek,
+    /// GLM-4-MoE: DeepSeek V3's routing with standard attention.
+    Glm4Moe,
+    GptOss,
+}
+
+impl Family {
+    pub fn of(architecture: &str) -> Family {
+        match architecture {
+            "MixtralForCausalLM" => Family::Mixtral,
+            "PhiMoEForCausalLM" => Family::PhiMoe,
+            "Qwen3MoeForCausalLM" => Family::Qwen3Moe,
+            "DeepseekV2ForCausalLM" | "DeepseekV3ForCausalLM" => Family::DeepSeek,
+            "Glm4MoeForCausalLM" => Family::Glm4Moe,
+            "GptOssForCausalLM" => Family::GptOss,
+            _ => Family::Dense,
+        }
+    }
+}
+
+/// The experts of a MoE family, as its mistral.rs 0.8.1 model reads them.
+fn moe(r: &Reader<'_>, family: Family, layers: u64) -> Result<Option<Moe>, ShapeError> {
+    let count = |key| -> Result<u64, ShapeError> {
+        let n = r.need(key)?;
+        if n == 0 || n > 1 << 14 {
+            return Err(ShapeError(format!("`{key}` is {n}, not an expert count")));
+        }
+        Ok(n)
     };
-    shape.tensors = super::tensors::from_shape(&shape);
-    Ok(shape)
+    let all = vec![true; layers as usize];
+    let moe = match family {
+        Family::Dense => return Ok(None),
+        // `models/mixtral.rs` and `models/phi3_5_moe.rs`: every layer routes
+        // over `num_local_experts` experts of `intermediate_size`.
+        Family::Mixtral | Family::PhiMoe => Moe {
+            experts: count("num_local_experts")?,
+            active: count("num_experts_per_tok")?,
+            expert_intermediate: r.need("intermediate_size")?,
+            shared_intermediate: 0,
+            correction_bias: false,
+            mxfp4: false,
+            sparse_layers: all,
+        },
+        // `models/gpt_oss.rs`: `num_local_experts` (`experts_per_token` active).
+        Family::GptOss => Moe {
+            experts: count("num_local_experts")?,
+            active: r
+                .uint("experts_per_token")
+                .or_else(|| r.uint("num_experts_per_tok"))
+                .unwrap_or(4),
+            expert_intermediate: r.need("intermediate_size")?,
+            shared_intermediate: 0,
+            correction_bias: false,
+            mxfp4: r
+                .value("quantization_config")
+                .and_then(|q| q.get("quant_method"))
+                .and_then(Json::as_str)
+                == Some("mxfp4"),
+            sparse_layers: all,
+        },
+        // `models/qwen3_moe.rs`: layer i is sparse unless listed in
+        // `mlp_only_layers`, and when `(i + 1) % decoder_sparse_step == 0`.
+        Family::Qwen3Moe => {
+            let step = r.uint("decoder_sparse_step").unwrap_or(1).max(1);
+            let dense: Vec<u64> = r
+                .value("mlp_only_layers")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_u64).collect())
+                .unwrap_or_default();
+            Moe {
+                experts: count("num_experts")?,
+                active: count("num_experts_per_tok")?,
+                expert_intermediate: r.need("moe_intermediate_size")?,
+                shared_intermediate: 0,
+                correction_bias: false,
+                mxfp4: false,
+                sparse_layers: (0..layers)
+                    .map(|i| !dense.contains(&i) && (i + 1) % step == 0)
+                    .collect(),
+            }
+        }
+        // `models/deepseek2.rs`, `deepseek3.rs`, `glm4_moe.rs`: layer i is
+        // sparse from `first_k_dense_replace` on, every `moe_layer_freq`-th.
+        Family::DeepSeek | Family::Glm4Moe => {
+            // The checkpoint's multi-token-prediction layer (past
+            // `num_hidden_layers`) is never loaded: the layer loops stop at
+            // `num_hidden_layers` (`deepseek3.rs`, `glm4_moe.rs`).
+            let _ = r.value("num_nextn_predict_layers");
+            let first_dense = r.uint("first_k_dense_replace").unwrap_or(0);
+            let freq = r.uint("moe_layer_freq").unwrap_or(1).max(1);
+            let shared = r.uint("n_shared_experts").unwrap_or(0);
+            let width = r.need("moe_intermediate_size")?;
+            Moe {
+                experts: count("n_routed_experts")?,
+                active: count("num_experts_per_tok")?,
+                expert_intermediate: width,
+                // GLM-4-MoE builds one shared expert of `moe_intermediate_size`
+                // whatever `n_shared_experts` says (`glm4_moe.rs`); DeepSeek one
+                // MLP of `moe_intermediate_size × n_shared_experts`.
+                shared_intermediate: match (family, shared) {
+                    (_, 0) => 0,
+                    (Family::Glm4Moe, _) => width,
+                    _ => shared * width,
+                },
+                correction_bias: r.value("topk_method").and_then(Json::as_str) == Some("noaux_tc"),
+                mxfp4: false,
+                sparse_layers: (0..layers)
+                    .map(|i| i >= first_dense && i % freq == 0)
+                    .collect(),
+            }
+        }
+    };
+    if moe.expert_intermediate > 1 << 20 {
+        return Err(ShapeError(format!(
+            "an expert width of {} is more than any model has",
+            moe.expert_intermediate
+        )));
+    }
+    Ok(Some(moe))
 }
 
 fn vision_shape(

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::manifest::size::ByteSize;
 use crate::manifest::values::{DType, KvCacheDtype, Quantization};
-use crate::model::{ModelShape, Part, StoredDtype, Tensor, VisionFamily};
+use crate::model::shape::Family;
+use crate::model::{Attention, ModelShape, Part, StoredDtype, Tensor, VisionFamily, rules};
 
 /// Constants a user may override (`plan --overhead`).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,15 +102,17 @@ pub fn bits_per_weight(q: Quantization) -> Option<f64> {
     quant_block(q).map(|(block, bytes)| bytes as f64 * 8.0 / block as f64)
 }
 
-/// Bytes `tensor` takes at run time with `dtype` and quantization `q`.
-pub fn tensor_bytes(tensor: &Tensor, dtype: DType, q: Quantization) -> u64 {
-    if let StoredDtype::Quantized { .. } = tensor.dtype {
-        return tensor.bytes; // GGUF tensors load as stored
+/// Bytes `tensor` takes at run time with `dtype` and quantization `q`, where
+/// `isq` says whether in-situ quantization converts this tensor.
+pub fn tensor_bytes(tensor: &Tensor, dtype: DType, q: Quantization, isq: bool) -> u64 {
+    match tensor.dtype {
+        // GGUF tensors load as stored, and so do packed integer data (gpt-oss's
+        // MXFP4 blocks and scales): mistral.rs casts only floating tensors.
+        StoredDtype::Quantized { .. } | StoredDtype::I8 => return tensor.bytes,
+        _ => {}
     }
     match quant_block(q) {
-        Some((block, block_bytes)) if tensor.quantized_by_isq() => {
-            tensor.elements().div_ceil(block) * block_bytes
-        }
+        Some((block, block_bytes)) if isq => tensor.elements().div_ceil(block) * block_bytes,
         _ => tensor.elements() * dtype_bytes(dtype),
     }
 }
@@ -137,6 +140,7 @@ impl WeightTable {
         per_layer_q: &dyn Fn(u64) -> Option<Quantization>,
     ) -> WeightTable {
         let layers = shape.text.layers as usize;
+        let family = Family::of(&shape.architecture);
         let mut table = WeightTable {
             sharded: vec![0; layers],
             replicated: vec![0; layers],
@@ -148,8 +152,8 @@ impl WeightTable {
             match t.part() {
                 Part::Layer(i) if (i as usize) < layers => {
                     let q = per_layer_q(i).unwrap_or(q);
-                    let bytes = tensor_bytes(t, dtype, q);
-                    if t.dims.len() == 2 {
+                    let bytes = tensor_bytes(t, dtype, q, rules::isq_converts(family, t));
+                    if rules::tp_splits(family, t, q != Quantization::None) {
                         table.sharded[i as usize] += bytes;
                     } else {
                         table.replicated[i as usize] += bytes;
@@ -159,7 +163,7 @@ impl WeightTable {
                         _ => t.elements() * 4,
                     };
                 }
-                Part::Vision => table.vision += tensor_bytes(t, dtype, Quantization::None),
+                Part::Vision => table.vision += tensor_bytes(t, dtype, Quantization::None, false),
                 // mistral.rs's GGUF models dequantize the token embedding to
                 // f32 (candle's `dequantize`), and a tied output head loads the
                 // stored copy again.
@@ -172,7 +176,7 @@ impl WeightTable {
                         }
                 }
                 Part::Layer(_) | Part::Embedding | Part::LmHead | Part::FinalNorm | Part::Other => {
-                    table.text_fixed += tensor_bytes(t, dtype, q)
+                    table.text_fixed += tensor_bytes(t, dtype, q, rules::isq_converts(family, t))
                 }
             }
         }
@@ -201,8 +205,64 @@ pub struct Workload {
     pub image_size: (u64, u64),
 }
 
-/// KV-cache bytes of one layer for the whole workload: K and V, each
-/// `kv_heads × head_dim` per token, tokens rounded up to whole blocks per sequence.
+/// How the runtime holds the KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Paged attention on CUDA: blocks sized up front by
+    /// `calculate_cache_config`, every layer alike.
+    Paged,
+    /// mistral.rs's growing cache (the CPU, or any plan with a layer on the
+    /// CPU, which turns paged attention off): 512-token chunks per sequence.
+    Growing,
+}
+
+/// KV elements one token takes in one layer on one rank, as mistral.rs's
+/// model metadata reports them (`ModelConfigLike::kv_cache_elements_per_token`
+/// in `paged_attention/config.rs`): `2 × kv_heads × max(k, v head dim)`, or
+/// for latent attention under paged attention on CUDA the latent and the
+/// rope key, `kv_lora_rank + qk_rope_head_dim`, which every rank holds whole.
+pub fn kv_elements_per_token(shape: &ModelShape, shards: u64, cache: Cache) -> u64 {
+    let t = &shape.text;
+    let shards = shards.max(1);
+    match (&t.attention, cache) {
+        (Attention::Latent(m), Cache::Paged) => m.kv_lora_rank + m.qk_rope_head_dim,
+        // Without paged attention the decompressed K (no-rope and rope parts)
+        // and V of every local head (`deepseek2.rs`).
+        (Attention::Latent(m), Cache::Growing) => {
+            (t.heads / shards).max(1) * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+        }
+        (Attention::Standard, _) => {
+            // gpt-oss reports all its KV heads on every rank (`gpt_oss.rs`).
+            let heads = if Family::of(&shape.architecture) == Family::GptOss {
+                t.kv_heads
+            } else {
+                // Fewer KV heads than ranks: each rank keeps one whole head
+                // (`compute_kv_shard` replicates them).
+                t.kv_heads.div_ceil(shards).max(1)
+            };
+            2 * heads * t.head_dim
+        }
+    }
+}
+
+/// `calculate_cache_config` (`paged_attention/mod.rs`) for
+/// `MemoryGpuConfig::ContextSize(tokens)`, as deployctl launches it: the
+/// tokens' bytes floored to whole MiB, then back to blocks, each division
+/// floored. `layers` is the model's whole count and `elements` the per-token
+/// figure above.
+pub fn paged_blocks(
+    tokens: u64,
+    dtype_size: u64,
+    block_size: u64,
+    layers: u64,
+    elements: u64,
+) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let mb = tokens * dtype_size * layers * elements / MIB;
+    mb * MIB / dtype_size / block_size / layers.max(1) / elements.max(1)
+}
+
+/// KV-cache bytes of one layer for the whole workload.
 pub fn kv_per_layer(
     shape: &ModelShape,
     w: &Workload,
@@ -210,17 +270,26 @@ pub fn kv_per_layer(
     kv: KvCacheDtype,
     shards: u64,
     settings: &Settings,
+    cache: Cache,
 ) -> u64 {
-    let t = &shape.text;
-    // Under tensor parallelism KV heads split across ranks; with fewer KV heads
-    // than ranks each rank keeps one (replicated).
-    let heads = t.kv_heads.div_ceil(shards).max(1);
     let bytes = match kv {
         KvCacheDtype::F8e4m3 => 1,
         KvCacheDtype::Auto => dtype_bytes(dtype),
     };
-    let tokens = w.seq_len.div_ceil(settings.block_size) * settings.block_size * w.batch;
-    2 * heads * t.head_dim * bytes * tokens
+    let elements = kv_elements_per_token(shape, shards, cache);
+    let tokens = match cache {
+        Cache::Paged => {
+            paged_blocks(
+                w.seq_len * w.batch,
+                bytes,
+                settings.block_size,
+                shape.text.layers,
+                elements,
+            ) * settings.block_size
+        }
+        Cache::Growing => w.seq_len.div_ceil(512) * 512 * w.batch,
+    };
+    elements * bytes * tokens
 }
 
 /// Peak activation bytes of prefill on a device that holds decoder layers,
@@ -250,7 +319,12 @@ pub fn activations(
         2 * w.batch * heads * s.min(settings.attention_chunk) * s * b + s * s * b
     };
     // Gate and up projections of the MLP.
-    let mlp = 2 * w.batch * s * inter * b;
+    let dense = if t.intermediate > 0 {
+        2 * w.batch * s * inter * b
+    } else {
+        0
+    };
+    let mlp = dense.max(moe_activations(shape, w.batch * s, b, shards));
     let mut peak = hidden + scores.max(mlp);
     if first {
         // Logits of the last position, in f32.
@@ -258,6 +332,32 @@ pub fn activations(
         peak = peak.max(vision_activations(shape, w, dtype));
     }
     peak
+}
+
+/// Peak of a sparse layer over `tokens` tokens: the router's f32 scores, and
+/// the experts' buffers. The fused CUDA kernels (`moe/experts.rs`, and
+/// gpt-oss's MXFP4 path) hold every token's `k` chosen experts at once:
+/// gate and up `[T·k, 2·I/t]`, their product `[T·k, I/t]` and the outputs
+/// `[T·k, H]`. Mixtral and PhiMoE loop over experts, one expert's tokens at a
+/// time (all of them, at worst). Shared experts add a dense MLP.
+fn moe_activations(shape: &ModelShape, tokens: u64, b: u64, shards: u64) -> u64 {
+    let t = &shape.text;
+    let Some(moe) = &t.moe else {
+        return 0;
+    };
+    let family = Family::of(&shape.architecture);
+    let width = match family {
+        Family::GptOss => moe.expert_intermediate,
+        _ => moe.expert_intermediate / shards.max(1),
+    };
+    let chosen = match family {
+        Family::Mixtral | Family::PhiMoe => 1,
+        _ => moe.active,
+    };
+    let router = tokens * moe.experts * 4 + tokens * moe.active * 8;
+    let experts = tokens * chosen * (3 * width + t.hidden) * b;
+    let shared = 2 * tokens * (moe.shared_intermediate / shards.max(1)) * b;
+    router + experts + shared
 }
 
 fn vision_activations(shape: &ModelShape, w: &Workload, dtype: DType) -> u64 {
@@ -307,7 +407,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        crate::model::shape::from_config(&json).unwrap()
+        crate::model::from_config(&json).unwrap()
     }
 
     #[test]
@@ -325,41 +425,86 @@ mod tests {
             images: 0,
             image_size: (0, 0),
         };
-        let per_layer = kv_per_layer(&shape, &w, DType::Bf16, KvCacheDtype::Auto, 1, &s);
+        let per_layer = kv_per_layer(
+            &shape,
+            &w,
+            DType::Bf16,
+            KvCacheDtype::Auto,
+            1,
+            &s,
+            Cache::Paged,
+        );
         assert_eq!(per_layer * 32 / (1952 * 16), 131_072);
         let gib = (per_layer * 32) as f64 / (1u64 << 30) as f64;
         assert!((gib - 3.8125).abs() < 0.001, "{gib}");
         // FP8 halves it; tensor parallelism over 8 splits the 8 KV heads.
         assert_eq!(
-            kv_per_layer(&shape, &w, DType::Bf16, KvCacheDtype::F8e4m3, 1, &s),
+            kv_per_layer(
+                &shape,
+                &w,
+                DType::Bf16,
+                KvCacheDtype::F8e4m3,
+                1,
+                &s,
+                Cache::Paged
+            ),
             per_layer / 2
         );
         assert_eq!(
-            kv_per_layer(&shape, &w, DType::Bf16, KvCacheDtype::Auto, 8, &s),
+            kv_per_layer(
+                &shape,
+                &w,
+                DType::Bf16,
+                KvCacheDtype::Auto,
+                8,
+                &s,
+                Cache::Paged
+            ),
             per_layer / 8
         );
         // 16-way: fewer KV heads than ranks, so each rank keeps one whole head.
         assert_eq!(
-            kv_per_layer(&shape, &w, DType::Bf16, KvCacheDtype::Auto, 16, &s),
+            kv_per_layer(
+                &shape,
+                &w,
+                DType::Bf16,
+                KvCacheDtype::Auto,
+                16,
+                &s,
+                Cache::Paged
+            ),
             per_layer / 8
         );
     }
 
+    /// `calculate_cache_config`'s flooring: the tokens' bytes to whole MiB,
+    /// then to whole blocks. DeepSeek-V3's latent cache (61 layers × 576
+    /// elements) asked for 4,096 tokens in bf16 gets 274 MiB, 127 blocks of 32.
     #[test]
-    fn kv_tokens_round_up_to_whole_blocks_per_sequence() {
-        let shape = llama_8b();
-        let s = Settings::default();
-        let one = Workload {
-            batch: 1,
-            seq_len: 33,
-            images: 0,
-            image_size: (0, 0),
-        };
-        let full = Workload { seq_len: 64, ..one };
-        assert_eq!(
-            kv_per_layer(&shape, &one, DType::Bf16, KvCacheDtype::Auto, 1, &s),
-            kv_per_layer(&shape, &full, DType::Bf16, KvCacheDtype::Auto, 1, &s)
-        );
+    fn paged_blocks_floor_as_calculate_cache_config_does() {
+        assert_eq!(paged_blocks(4096, 2, 32, 61, 576), 127);
+        assert_eq!(paged_blocks(32768, 2, 32, 61, 576), 1024);
+        // Llama-3.1-8B: 32 layers × 2 × 8 × 128; 4,096 tokens come out exact.
+        assert_eq!(paged_blocks(4096, 2, 32, 32, 2048), 128);
+        // Too small a context floors to no MiB at all, and so no blocks.
+        assert_eq!(paged_blocks(1, 2, 32, 2, 64), 0);
+    }
+
+    #[test]
+    fn latent_attention_caches_the_latent_only_under_paged_attention() {
+        let json: serde_json::Value = serde_json::from_str(
+            crate::model::catalog::lookup("deepseek-ai/DeepSeek-V2-Lite-Chat")
+                .unwrap()
+                .1
+                .unwrap(),
+        )
+        .unwrap();
+        let shape = crate::model::from_config(&json).unwrap();
+        // kv_lora_rank 512 + qk_rope_head_dim 64, whole on every rank.
+        assert_eq!(kv_elements_per_token(&shape, 1, Cache::Paged), 576);
+        assert_eq!(kv_elements_per_token(&shape, 4, Cache::Paged), 576);
+        // Growing cache: 16 heads × (128 + 64 + 128).
+        assert_eq!(kv_elements_per_token(&shape, 1, Cache::Growing), 16 * 320);
     }
 
     /// mistral.rs's GGUF models call `dequantize` on `token_embd.weight`.
@@ -404,20 +549,30 @@ mod tests {
             StoredDtype::Bf16,
         );
         assert_eq!(
-            tensor_bytes(&proj, DType::Bf16, Quantization::Q4K),
+            tensor_bytes(&proj, DType::Bf16, Quantization::Q4K, true),
             14336 * 4096 / 256 * 144
         );
         // Norms and embeddings are not quantized by mistral.rs.
         assert_eq!(
-            tensor_bytes(&norm, DType::Bf16, Quantization::Q4K),
+            tensor_bytes(
+                &norm,
+                DType::Bf16,
+                Quantization::Q4K,
+                rules::isq_converts(Family::Dense, &norm)
+            ),
             4096 * 2
         );
         assert_eq!(
-            tensor_bytes(&embed, DType::Bf16, Quantization::Q4K),
+            tensor_bytes(
+                &embed,
+                DType::Bf16,
+                Quantization::Q4K,
+                rules::isq_converts(Family::Dense, &embed)
+            ),
             128_256 * 4096 * 2
         );
         assert_eq!(
-            tensor_bytes(&proj, DType::F32, Quantization::None),
+            tensor_bytes(&proj, DType::F32, Quantization::None, true),
             14336 * 4096 * 4
         );
     }
@@ -456,7 +611,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        let shape = crate::model::shape::from_config(&json).unwrap();
+        let shape = crate::model::from_config(&json).unwrap();
         // 1024 px rounds up to 1036 (a multiple of 14 × 2): 74 × 74 = 5476 patches,
         // merged 2 × 2 into 1369 tokens.
         assert_eq!(shape.image_tokens(1024, 1024), Some((1369, 5476)));

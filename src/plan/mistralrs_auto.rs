@@ -100,7 +100,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        let shape = crate::model::shape::from_config(&json).unwrap();
+        let shape = crate::model::from_config(&json).unwrap();
         let gpu = 24 << 30;
         let split = layers_per_gpu(
             &shape,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::devices::Device;
-use super::memory::{self, Settings, Terms, WeightTable, Workload};
+use super::memory::{self, Cache, Settings, Terms, WeightTable, Workload};
 use crate::manifest::size::ByteSize;
 use crate::manifest::values::{DType, KvCacheDtype};
 use crate::model::ModelShape;
@@ -85,6 +85,16 @@ impl Pricing<'_> {
     /// The terms of one stage. The first stage of a pipeline (and every
     /// tensor-parallel rank) also holds embeddings, `lm_head` and the vision tower.
     pub fn stage(&self, kind: Kind, layers: &[u64], first: bool) -> Terms {
+        // Paged attention is a GPU feature; a CPU plan grows its cache.
+        let cache = if kind == Kind::Cpu {
+            Cache::Growing
+        } else {
+            Cache::Paged
+        };
+        self.stage_with(kind, layers, first, cache)
+    }
+
+    fn stage_with(&self, kind: Kind, layers: &[u64], first: bool, cache: Cache) -> Terms {
         let shards = Self::shards(kind);
         let replicated_fixed = first || shards > 1;
         let mut weights: u64 = layers
@@ -104,6 +114,7 @@ impl Pricing<'_> {
             self.kv,
             shards,
             self.settings,
+            cache,
         ) * layers.len() as u64;
         let activations = if layers.is_empty() && !replicated_fixed {
             0
@@ -134,8 +145,15 @@ impl Pricing<'_> {
     pub fn evaluate(&self, placement: &Placement, devices: &[Device]) -> Evaluation {
         let mut terms = Vec::new();
         let mut headroom = Vec::new();
+        // mistral.rs turns paged attention off when any layer is on the CPU
+        // (`pipeline/normal.rs`), and every GPU then grows its cache as well.
+        let cache = if placement.kind == Kind::Cpu || !placement.cpu_layers.is_empty() {
+            Cache::Growing
+        } else {
+            Cache::Paged
+        };
         for (i, stage) in placement.stages.iter().enumerate() {
-            let t = self.stage(placement.kind, &stage.layers, i == 0);
+            let t = self.stage_with(placement.kind, &stage.layers, i == 0, cache);
             headroom.push(i128::from(devices[stage.device].limit.0) - i128::from(t.total().0));
             terms.push(t);
         }
@@ -146,10 +164,11 @@ impl Pricing<'_> {
             self.kv,
             1,
             self.settings,
+            Cache::Growing,
         );
         let (cpu, cpu_on_demand) = if placement.kind == Kind::Cpu {
             // A CPU-only deployment runs in the model dtype, like a single GPU.
-            let t = self.stage(Kind::Single, &placement.cpu_layers, true);
+            let t = self.stage_with(Kind::Single, &placement.cpu_layers, true, Cache::Growing);
             (
                 t.total().0 - self.settings.overhead.0,
                 t.kv_cache.0 + t.activations.0,
@@ -191,6 +210,7 @@ impl Pricing<'_> {
                 self.kv,
                 1,
                 self.settings,
+                Cache::Paged,
             )
     }
 }

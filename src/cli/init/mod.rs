@@ -354,11 +354,6 @@ fn resolve(text: &str, source: &ModelSource) -> Result<Resolved, Fail> {
             let mut out =
                 format!("error: --model `{text}`: no source has the shape of this model\n");
             for t in tried.iter().filter(|t| !t.starts_with("model.config")) {
-                // The catalog's research notes are for maintainers; one line is enough here.
-                let t = match t.split_once(" is listed without a config (") {
-                    Some((head, _)) => format!("{head} is listed without a config"),
-                    None => t.clone(),
-                };
                 let _ = writeln!(out, "  - {t}");
             }
             out.push_str(&did_you_mean(text));
@@ -379,8 +374,17 @@ fn resolve(text: &str, source: &ModelSource) -> Result<Resolved, Fail> {
         } => Fail::usage(format!(
             "error: --model `{text}` is a {architecture}, which mistral.rs 0.8.1 cannot load\n  \
              - read from {origin}\n\
-             help: supported architectures: {}\n",
-            model::architectures::names().join(", ")
+             help: {}\n",
+            model::architectures::unsupported_help(&architecture)
+        )),
+        ResolveError::NeedsHeaders {
+            architecture,
+            origin,
+        } => Fail::usage(format!(
+            "error: --model `{text}` is a {architecture}, which deployctl cannot lay out from a config alone\n  \
+             - read from {origin}\n\
+             help: {}\n",
+            model::architectures::needs_headers_help(&architecture)
         )),
     })
 }

@@ -150,3 +150,35 @@ fn validate_json_doc_describes_every_diagnostic_field() {
          undescribed {missing:?}, no longer output {stale:?}"
     );
 }
+
+/// docs/architectures.md has one row per supported class, with its `--arch`
+/// name and how it is planned from a config, and no row more.
+#[test]
+fn the_architecture_table_is_the_code_s() {
+    use deployctl::model::architectures::{GGUF, Layout, SUPPORTED};
+    let doc = read("docs/architectures.md");
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), SUPPORTED.len() + GGUF.len(), "rows: {rows:#?}");
+    for a in SUPPORTED {
+        let how = match a.layout {
+            Layout::Modelled => "modelled",
+            Layout::Estimated => "estimated",
+            Layout::HeadersOnly => "checkpoint",
+        };
+        let row = format!("| `{}` | `{}` |", a.class, a.mistralrs);
+        let line = rows
+            .iter()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row for {}", a.class));
+        assert!(
+            line.ends_with(&format!("| {how} |")),
+            "{line}: expected {how}"
+        );
+    }
+    for (arch, class) in GGUF {
+        assert!(
+            rows.contains(&format!("| `{arch}` | `{class}` |").as_str()),
+            "no row for GGUF {arch}"
+        );
+    }
+}

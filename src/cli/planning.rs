@@ -249,7 +249,7 @@ fn resolve_error(e: ResolveError, source: &ModelSource, place: Place) -> Diagnos
         .label("unsupported architecture")
         .help(model::architectures::unsupported_help(&architecture)),
         ResolveError::NeedsHeaders { architecture, origin } => Diagnostic::error(
-            Code::ModelNotFound,
+            Code::CheckpointNeeded,
             place,
             format!("{architecture} cannot be laid out from a config alone (from {origin})"),
         )

@@ -170,6 +170,12 @@ codes! {
     ModalityMismatch => "deployctl::plan::modality_mismatch",
     /// Warning: `max_seq_len` beyond the model's trained context.
     ContextAboveModel => "deployctl::plan::context_above_model",
+    /// Warning: the model's config sets a key that changes its layout, which
+    /// deployctl does not read for this architecture.
+    UnmodelledConfigKey => "deployctl::plan::unmodelled_config_key",
+    /// mistral.rs loads the architecture, but deployctl lays it out only from
+    /// the checkpoint's own headers, and none are at hand.
+    CheckpointNeeded => "deployctl::plan::checkpoint_needed",
     /// The machine does not meet `[devices.expect]`.
     ExpectationNotMet => "deployctl::preflight::expectation_not_met",
     /// A planned GPU whose free memory, held by other processes, is below the plan.

@@ -149,11 +149,14 @@ pub fn gguf_class(arch: &str) -> Option<&'static str> {
 }
 
 /// Up to three supported classes closest to `class`, for a "did you mean".
-pub fn closest(class: &str) -> Vec<&'static str> {
+pub fn closest<'a>(class: &'a str) -> Vec<&'static str> {
+    // Compare the model names alone: every class shares a `For…` suffix.
+    let stem = |c: &'a str| c.split("For").next().unwrap_or(c).to_ascii_lowercase();
+    let wanted = stem(class);
     let mut scored: Vec<(f64, &'static str)> = SUPPORTED
         .iter()
-        .map(|a| (strsim::jaro_winkler(class, a.class), a.class))
-        .filter(|(score, _)| *score > 0.8)
+        .map(|a| (strsim::jaro_winkler(&wanted, &stem(a.class)), a.class))
+        .filter(|(score, _)| *score > 0.85)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored.into_iter().take(3).map(|(_, c)| c).collect()
@@ -202,6 +205,7 @@ mod tests {
     #[test]
     fn near_misses_are_suggested() {
         assert_eq!(closest("MixtralForCausalLm")[0], "MixtralForCausalLM");
-        assert!(closest("CogVLMForCausalLM").len() <= 3);
+        assert!(closest("CogVLMForCausalLM").is_empty());
+        assert_eq!(closest("Qwen3MoEForCausalLM")[0], "Qwen3MoeForCausalLM");
     }
 }

@@ -27,6 +27,7 @@ use crate::inventory::Inventory;
 use crate::manifest::size::ByteSize;
 use crate::manifest::values::{DType, KvCacheDtype, ModelKind, Quantization};
 use crate::manifest::{Manifest, Parallelism};
+use crate::model::architectures::Layout;
 use crate::model::{Modality, ModelShape};
 
 /// What the planner plans from.
@@ -117,6 +118,39 @@ pub struct DevicePlan {
     /// Per-range quantization overrides on this device, by layer range.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quantization_overrides: Vec<([u64; 2], Quantization)>,
+    /// Where each term's figure comes from.
+    pub sources: TermSources,
+}
+
+/// Where the figure of each memory term comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TermSources {
+    pub weights: Source,
+    pub kv_cache: Source,
+    pub activations: Source,
+    pub overhead: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Read from the checkpoint's own headers.
+    Exact,
+    /// Laid out from `config.json` as mistral.rs builds the architecture, for a
+    /// layout a test holds to a published size.
+    Modelled,
+    /// A formula or constant that no measurement or published figure checks.
+    Estimated,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Exact => "exact",
+            Source::Modelled => "modelled",
+            Source::Estimated => "estimated",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -146,6 +180,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
     let mut decisions = Vec::new();
 
     check_modality(m, shape, &mut findings);
+    check_unread_keys(m, shape, &mut findings);
     let devices = devices::select(m, input.inventory, &mut findings);
     let Some(devices) = devices else {
         return Outcome {
@@ -231,6 +266,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
                     limited_by: d.limited_by,
                     headroom: (*headroom).clamp(i64::MIN.into(), i64::MAX.into()) as i64,
                     quantization_overrides: group_overrides(&overrides),
+                    sources: sources(shape),
                 }
             })
             .collect(),
@@ -307,6 +343,54 @@ fn group_overrides(overrides: &[(u64, Quantization)]) -> Vec<([u64; 2], Quantiza
         }
     }
     out
+}
+
+/// Layout keys of the config that the architecture's reader did not take.
+fn check_unread_keys(m: &Manifest, shape: &ModelShape, findings: &mut Vec<Finding>) {
+    if shape.exact_tensors {
+        return; // the checkpoint's own headers give the weights
+    }
+    for key in &shape.text.unread_keys {
+        findings.push(
+            Finding::warning(
+                Code::UnmodelledConfigKey,
+                format!(
+                    "the model's config sets `{key}`, which deployctl does not read for {}: \
+                     the planned weights and KV cache may not match what mistral.rs loads",
+                    shape.architecture
+                ),
+            )
+            .help("point `model.source` at the checkpoint directory: its safetensors headers give the weights exactly")
+            .at(if m.model.config.is_some() {
+                "model.config"
+            } else {
+                "model.source"
+            }),
+        );
+    }
+}
+
+/// Where the figures of each term come from.
+fn sources(shape: &ModelShape) -> TermSources {
+    let layout = crate::model::architectures::find(&shape.architecture).map(|a| a.layout);
+    let modelled = |fallback| match layout {
+        Some(Layout::Modelled) => Source::Modelled,
+        Some(Layout::HeadersOnly) | None => Source::Estimated,
+        Some(Layout::Estimated) => fallback,
+    };
+    TermSources {
+        weights: if shape.exact_tensors {
+            Source::Exact
+        } else {
+            modelled(Source::Estimated)
+        },
+        // The cache follows mistral.rs's allocation for every family laid out
+        // from its config; hybrids and per-layer heads are priced as full
+        // attention in every layer.
+        kv_cache: modelled(Source::Modelled),
+        activations: Source::Estimated,
+        overhead: Source::Estimated,
+    }
 }
 
 fn check_modality(m: &Manifest, shape: &ModelShape, findings: &mut Vec<Finding>) {
@@ -483,6 +567,7 @@ impl<'a> Scope<'a> {
         Pricing {
             shape: self.input.shape,
             weights,
+            isq: self.input.manifest.precision.quantization != Quantization::None,
             dtype: self.dtype,
             kv: self.input.manifest.precision.kv_cache,
             workload,
@@ -603,12 +688,9 @@ fn tensor_group(
     decisions: &mut Vec<String>,
 ) -> Option<Placement> {
     let shape = input.shape;
-    let valid = strategy::valid_tensor_sizes(shape, devices.len());
-    let text = &shape.text;
-    let why = format!(
-        "{} attention heads, {} KV heads, MLP width {}",
-        text.heads, text.kv_heads, text.intermediate
-    );
+    let isq = input.manifest.precision.quantization != Quantization::None;
+    let valid = strategy::valid_tensor_sizes(shape, devices.len(), isq);
+    let why = strategy::sharded_dims_text(shape, isq);
     let size = match size {
         Some(s) if !valid.contains(&u64::from(s)) => {
             findings.push(
@@ -704,6 +786,9 @@ fn explain_misfit(
         }
         if let Some(q) = smallest_quantization(scope, workload) {
             help.push(format!("`quantization = \"{}\"` would fit", q.name()));
+        }
+        if let Some((n, label)) = gpus_needed(scope, workload) {
+            help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
         }
         help
     };
@@ -827,6 +912,23 @@ fn largest_context(scope: &Scope<'_>, w: Workload) -> Option<u64> {
         if fits(mid) { lo = mid } else { hi = mid - 1 }
     }
     (lo < w.seq_len).then_some(lo)
+}
+
+/// How many GPUs like the roomiest one a pipeline needs, at the manifest's
+/// precision, when more than there are; up to 64.
+fn gpus_needed(scope: &Scope<'_>, w: Workload) -> Option<(usize, String)> {
+    let largest = scope.devices.iter().max_by_key(|d| d.limit.0)?;
+    let weights = scope.weights(scope.input.manifest.precision.quantization);
+    let pricing = scope.pricing(&weights, w);
+    (scope.devices.len() + 1..=64).find_map(|n| {
+        let copies = vec![largest.clone(); n];
+        let order: Vec<usize> = (0..n).collect();
+        let placement = strategy::pipeline_split(&pricing, &copies, &order, false)?;
+        pricing
+            .evaluate(&placement, &copies)
+            .fits()
+            .then(|| (n, largest.gpu.label()))
+    })
 }
 
 /// The least aggressive quantization with which the plan fits.

@@ -68,6 +68,8 @@ impl Evaluation {
 pub struct Pricing<'a> {
     pub shape: &'a ModelShape,
     pub weights: &'a WeightTable,
+    /// In-situ quantization is on (it changes what tensor parallelism splits).
+    pub isq: bool,
     pub dtype: DType,
     pub kv: KvCacheDtype,
     pub workload: Workload,

@@ -520,6 +520,12 @@ mod rule_tests {
                     limited_by: LimitedBy::Physical,
                     headroom: 0,
                     quantization_overrides: Vec::new(),
+                    sources: crate::plan::TermSources {
+                        weights: crate::plan::Source::Exact,
+                        kv_cache: crate::plan::Source::Modelled,
+                        activations: crate::plan::Source::Estimated,
+                        overhead: crate::plan::Source::Estimated,
+                    },
                 })
                 .collect(),
             cpu: None,

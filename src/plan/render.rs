@@ -134,6 +134,17 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
     };
     let _ = writeln!(out, "{:<width$}  {strategy}\n", "strategy");
     out.push_str(&table(plan));
+    if let Some(d) = plan.devices.first() {
+        let s = &d.sources;
+        let _ = writeln!(
+            out,
+            "figures: weights {}, KV cache {}, activations {}, overhead {}",
+            s.weights.as_str(),
+            s.kv_cache.as_str(),
+            s.activations.as_str(),
+            s.overhead.as_str()
+        );
+    }
     if !plan.decisions.is_empty() {
         out.push_str("\nDecisions:\n");
         for d in &plan.decisions {
@@ -218,7 +229,7 @@ fn explain_terms(plan: &Plan) -> String {
     );
     let _ = writeln!(
         out,
-        "  KV cache     2 × layers × KV heads × head_dim × bytes × ⌈{} / 32⌉·32 tokens × {} sequences",
+        "  KV cache     layers × elements per token (2 × KV heads × head_dim, or the latent and rope key) × bytes × the tokens of the paged blocks mistral.rs allocates for {} × {} tokens",
         plan.max_seq_len, plan.max_batch_size
     );
     let _ = writeln!(

@@ -9,22 +9,64 @@ use super::placement::{Evaluation, Kind, Placement, Pricing, Stage, split};
 use crate::diagnostic::{Code, suggest};
 use crate::manifest::values::Quantization;
 use crate::manifest::{self, LayerMap};
-use crate::model::{ModelShape, Part};
+use crate::model::{Attention, Family, ModelShape, Part};
 
-/// Tensor-parallel sizes the model can be split by, up to `max`: a power of two
-/// that divides the attention heads and the MLP, and divides the KV heads or is
-/// a multiple of them (mistral.rs then replicates KV heads).
-pub fn valid_tensor_sizes(shape: &ModelShape, max: usize) -> Vec<u64> {
-    let t = &shape.text;
+/// Tensor-parallel sizes the model can be split by, up to `max`: a power of
+/// two that divides every dimension mistral.rs 0.8.1 shards with an even split
+/// (`Shard::Simple` fails on a remainder), and divides the KV heads or is a
+/// multiple of them (mistral.rs then replicates KV heads). `isq` is whether
+/// in-situ quantization is on, which keeps MoE experts whole on every rank.
+pub fn valid_tensor_sizes(shape: &ModelShape, max: usize, isq: bool) -> Vec<u64> {
+    let dims = sharded_dims(shape, isq);
+    let kv = shape.text.kv_heads;
+    let latent = matches!(shape.text.attention, Attention::Latent(_));
     (0..)
         .map(|k| 1u64 << k)
         .take_while(|s| *s as usize <= max)
-        .filter(|s| {
-            t.heads % s == 0
-                && t.intermediate % s == 0
-                && (t.kv_heads % s == 0 || s % t.kv_heads == 0)
-        })
+        .filter(|s| dims.iter().all(|(_, d)| d % s == 0) && (latent || kv % s == 0 || s % kv == 0))
         .collect()
+}
+
+/// The dimensions tensor parallelism splits evenly, named for messages.
+pub fn sharded_dims(shape: &ModelShape, isq: bool) -> Vec<(&'static str, u64)> {
+    let t = &shape.text;
+    let family = Family::of(&shape.architecture);
+    let mut dims = vec![("attention heads", t.heads)];
+    let dense_layers = t
+        .moe
+        .as_ref()
+        .is_none_or(|m| (0..t.layers).any(|l| !m.is_sparse(l)));
+    if dense_layers && t.intermediate > 0 {
+        dims.push(("MLP width", t.intermediate));
+    }
+    if let Some(moe) = &t.moe {
+        // Experts split along their width on every rank, except gpt-oss's and,
+        // under ISQ, those on the gather kernels, which stay whole.
+        let split = match family {
+            Family::GptOss => false,
+            Family::Qwen3Moe | Family::Glm4Moe | Family::DeepSeek => !isq,
+            _ => true,
+        };
+        if split {
+            dims.push(("expert width", moe.expert_intermediate));
+        }
+        if family == Family::DeepSeek && moe.shared_intermediate > 0 {
+            dims.push(("shared-expert width", moe.shared_intermediate));
+        }
+    }
+    dims
+}
+
+/// `40 attention heads, 8 KV heads, expert width 768`, for messages.
+pub fn sharded_dims_text(shape: &ModelShape, isq: bool) -> String {
+    let mut parts: Vec<String> = sharded_dims(shape, isq)
+        .iter()
+        .map(|(name, d)| format!("{d} {name}"))
+        .collect();
+    if !matches!(shape.text.attention, Attention::Latent(_)) {
+        parts.insert(1, format!("{} KV heads", shape.text.kv_heads));
+    }
+    parts.join(", ")
 }
 
 pub fn single(device: usize, layers: u64) -> Placement {
@@ -368,7 +410,7 @@ pub fn auto_candidates(pricing: &Pricing<'_>, devices: &[Device], spill: bool) -
             description: format!("single GPU ({})", describe(&[*best])),
         });
     }
-    for size in valid_tensor_sizes(pricing.shape, devices.len())
+    for size in valid_tensor_sizes(pricing.shape, devices.len(), pricing.isq)
         .into_iter()
         .filter(|s| *s >= 2)
     {

@@ -389,10 +389,18 @@ const REHEARSAL: [&str; 3] = ["--on-cpu", "--gpus", "2x2GiB"];
 
 /// A folder with the tiny checkpoint and a `deploy.toml` for it on `gpus`.
 fn tiny_manifest(gpus: &str, parallelism: &str) -> (tempfile::TempDir, u16) {
+    tiny_manifest_of(tiny_checkpoint::Arch::Llama, gpus, parallelism)
+}
+
+fn tiny_manifest_of(
+    arch: tiny_checkpoint::Arch,
+    gpus: &str,
+    parallelism: &str,
+) -> (tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny-llama");
     std::fs::create_dir(&model).unwrap();
-    tiny_checkpoint::write(&model);
+    tiny_checkpoint::write_arch(&model, arch);
     let port = free_port();
     std::fs::write(
         dir.path().join("deploy.toml"),
@@ -439,6 +447,45 @@ fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
         serde_json::json!({"kind": "layers", "per_device": [[0, 1], [1, 3]]})
     );
     assert_eq!(status_json["launch"]["rehearsal"], true);
+    stops_having_built_the_map(d, "pipeline over 2 GPUs");
+}
+
+/// A tiny Mixtral (8 experts of 1024, top-2) plans its experts, loads under
+/// a pipeline plan rehearsed on the CPU, and the memory the load added is
+/// what the plan put on the two GPUs. Pricing each layer as one dense MLP, as
+/// deployctl once did, would plan 0.02 GiB of weights against about 0.1.
+#[test]
+fn a_tiny_mixture_of_experts_runs_under_a_pipeline_plan_and_loads_what_was_planned() {
+    let (dir, port) = tiny_manifest_of(
+        tiny_checkpoint::Arch::Mixtral,
+        "[0, 1]",
+        "strategy = \"pipeline\"\nlayers = [2, 2]",
+    );
+    let mut d = Deployment::launch(dir, port, &REHEARSAL, &[]);
+    assert_tiny_answers(&mut d);
+    let status = d.status();
+    let weights: u64 = status["plan"]["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["weights"].as_u64().unwrap())
+        .sum();
+    let experts = (tiny_checkpoint::LAYERS * tiny_checkpoint::EXPERTS * 3 * 256 * 1024 * 4) as u64;
+    assert!(
+        weights > experts,
+        "planned {weights} bytes, experts alone are {experts}"
+    );
+    let measured = status["measured"][0]["measured"].as_u64().unwrap();
+    let ratio = measured as f64 / weights as f64;
+    println!(
+        "tiny Mixtral: planned weights {weights} bytes, the load added {measured} ({ratio:.2}×)"
+    );
+    // The load adds the weights and the runtime's own allocations (tokenizer,
+    // thread pools), but never a fraction of the experts.
+    assert!(
+        (0.9..1.6).contains(&ratio),
+        "measured {measured} against planned {weights}"
+    );
     stops_having_built_the_map(d, "pipeline over 2 GPUs");
 }
 

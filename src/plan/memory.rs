@@ -132,6 +132,103 @@ pub struct WeightTable {
     pub layer_f32: Vec<u64>,
 }
 
+/// A tensor as the weight table needs it: where it goes and how the runtime
+/// treats it, read from its name once per model rather than once per
+/// quantization the planner tries.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    part: Part,
+    dtype: StoredDtype,
+    elements: u64,
+    stored: u64,
+    /// In-situ quantization converts it.
+    isq: bool,
+    /// Tensor parallelism splits it, without and with in-situ quantization.
+    split: [bool; 2],
+    /// A GGUF token embedding (dequantized to f32 at load).
+    gguf_embedding: bool,
+}
+
+/// Classifies every tensor of `shape`. Names that differ only in their
+/// numbers (layer and expert indices) are treated alike, so each such
+/// pattern is matched against the rules once: DeepSeek-V3 has some 45,000
+/// tensors but a few dozen patterns.
+pub fn classify(shape: &ModelShape) -> Vec<Classified> {
+    let family = Family::of(&shape.architecture);
+    let mut seen: std::collections::HashMap<String, (Part, bool, [bool; 2])> =
+        std::collections::HashMap::new();
+    let mut key = String::new();
+    shape
+        .tensors
+        .iter()
+        .map(|t| {
+            key.clear();
+            let mut digits = false;
+            for c in t.name.chars() {
+                if c.is_ascii_digit() {
+                    if !digits {
+                        key.push('#');
+                    }
+                    digits = true;
+                } else {
+                    key.push(c);
+                    digits = false;
+                }
+            }
+            // The rules also look at the tensor's rank.
+            key.push(char::from(b'0' + t.dims.len().min(9) as u8));
+            let (part, isq, split) = match seen.get(key.as_str()) {
+                // A layer's index is the name's first number.
+                Some((Part::Layer(_), isq, split)) => {
+                    (Part::Layer(first_number(&t.name)), *isq, *split)
+                }
+                Some(hit) => *hit,
+                None => {
+                    let class = (
+                        t.part(),
+                        rules::isq_converts(family, t),
+                        [
+                            rules::tp_splits(family, t, false),
+                            rules::tp_splits(family, t, true),
+                        ],
+                    );
+                    seen.insert(key.clone(), class);
+                    class
+                }
+            };
+            Classified {
+                part,
+                dtype: t.dtype,
+                elements: t.elements(),
+                stored: t.bytes,
+                isq,
+                split,
+                gguf_embedding: t.name == "token_embd.weight",
+            }
+        })
+        .collect()
+}
+
+fn first_number(name: &str) -> u64 {
+    name.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+impl Classified {
+    fn bytes(&self, dtype: DType, q: Quantization, isq: bool) -> u64 {
+        match self.dtype {
+            StoredDtype::Quantized { .. } | StoredDtype::I8 => return self.stored,
+            _ => {}
+        }
+        match quant_block(q) {
+            Some((block, block_bytes)) if isq => self.elements.div_ceil(block) * block_bytes,
+            _ => self.elements * dtype_bytes(dtype),
+        }
+    }
+}
+
 impl WeightTable {
     pub fn new(
         shape: &ModelShape,
@@ -139,8 +236,17 @@ impl WeightTable {
         q: Quantization,
         per_layer_q: &dyn Fn(u64) -> Option<Quantization>,
     ) -> WeightTable {
+        Self::from_classified(shape, &classify(shape), dtype, q, per_layer_q)
+    }
+
+    pub fn from_classified(
+        shape: &ModelShape,
+        tensors: &[Classified],
+        dtype: DType,
+        q: Quantization,
+        per_layer_q: &dyn Fn(u64) -> Option<Quantization>,
+    ) -> WeightTable {
         let layers = shape.text.layers as usize;
-        let family = Family::of(&shape.architecture);
         let mut table = WeightTable {
             sharded: vec![0; layers],
             replicated: vec![0; layers],
@@ -148,35 +254,35 @@ impl WeightTable {
             vision: 0,
             layer_f32: vec![0; layers],
         };
-        for t in &shape.tensors {
-            match t.part() {
+        for t in tensors {
+            match t.part {
                 Part::Layer(i) if (i as usize) < layers => {
                     let q = per_layer_q(i).unwrap_or(q);
-                    let bytes = tensor_bytes(t, dtype, q, rules::isq_converts(family, t));
-                    if rules::tp_splits(family, t, q != Quantization::None) {
+                    let bytes = t.bytes(dtype, q, t.isq);
+                    if t.split[usize::from(q != Quantization::None)] {
                         table.sharded[i as usize] += bytes;
                     } else {
                         table.replicated[i as usize] += bytes;
                     }
                     table.layer_f32[i as usize] += match t.dtype {
-                        StoredDtype::Quantized { .. } => t.bytes,
-                        _ => t.elements() * 4,
+                        StoredDtype::Quantized { .. } | StoredDtype::I8 => t.stored,
+                        _ => t.elements * 4,
                     };
                 }
-                Part::Vision => table.vision += tensor_bytes(t, dtype, Quantization::None, false),
+                Part::Vision => table.vision += t.bytes(dtype, Quantization::None, false),
                 // mistral.rs's GGUF models dequantize the token embedding to
                 // f32 (candle's `dequantize`), and a tied output head loads the
                 // stored copy again.
-                Part::Embedding if t.name == "token_embd.weight" => {
-                    table.text_fixed += t.elements() * 4
+                Part::Embedding if t.gguf_embedding => {
+                    table.text_fixed += t.elements * 4
                         + if shape.text.tie_word_embeddings {
-                            t.bytes
+                            t.stored
                         } else {
                             0
                         }
                 }
                 Part::Layer(_) | Part::Embedding | Part::LmHead | Part::FinalNorm | Part::Other => {
-                    table.text_fixed += tensor_bytes(t, dtype, q, rules::isq_converts(family, t))
+                    table.text_fixed += t.bytes(dtype, q, t.isq)
                 }
             }
         }

@@ -214,6 +214,8 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         dtype,
         manual: manual.as_ref().map(|mm| &mm.placement),
         overrides: &quantization,
+        tensors: memory::classify(shape),
+        tables: Default::default(),
     };
     let weights = scope.weights(m.precision.quantization);
     let pricing = scope.pricing(&weights, workload);
@@ -554,13 +556,24 @@ struct Scope<'a> {
     dtype: DType,
     manual: Option<&'a Placement>,
     overrides: &'a BTreeMap<u64, Quantization>,
+    /// Every tensor, classified once.
+    tensors: Vec<memory::Classified>,
+    /// Weight tables already built, by quantization: explaining a misfit
+    /// tries each quantization many times.
+    tables: std::cell::RefCell<Vec<(Quantization, WeightTable)>>,
 }
 
 impl<'a> Scope<'a> {
     fn weights(&self, q: Quantization) -> WeightTable {
-        WeightTable::new(self.input.shape, self.dtype, q, &|l| {
-            self.overrides.get(&l).copied()
-        })
+        if let Some((_, t)) = self.tables.borrow().iter().find(|(k, _)| *k == q) {
+            return t.clone();
+        }
+        let table =
+            WeightTable::from_classified(self.input.shape, &self.tensors, self.dtype, q, &|l| {
+                self.overrides.get(&l).copied()
+            });
+        self.tables.borrow_mut().push((q, table.clone()));
+        table
     }
 
     fn pricing<'w>(&'w self, weights: &'w WeightTable, workload: Workload) -> Pricing<'w> {

@@ -19,11 +19,30 @@ const KV_HEADS: usize = 2;
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 const VOCAB: usize = 256 + SPECIALS.len();
 
+/// Mixtral's experts: enough of them, and wide enough, that their weights
+/// (4 layers × 8 experts × 3 × 256 × 1024 f32 = 96 MiB) dwarf the rest, so a
+/// plan that priced one dense MLP per layer would be off eightfold.
+pub const EXPERTS: usize = 8;
+const EXPERT_INTERMEDIATE: usize = 1024;
+
+/// Which architecture to write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    Llama,
+    /// `MixtralForCausalLM`: every layer routes each token to 2 of 8 experts.
+    Mixtral,
+}
+
 /// Writes config.json, tokenizer.json, tokenizer_config.json (with a ChatML
-/// template) and model.safetensors (f32) into `dir`.
+/// template) and model.safetensors (f32) of a tiny Llama into `dir`.
 pub fn write(dir: &Path) {
+    write_arch(dir, Arch::Llama)
+}
+
+/// The same files for `arch`.
+pub fn write_arch(dir: &Path, arch: Arch) {
     let head_dim = HIDDEN / HEADS;
-    let config = json!({
+    let mut config = json!({
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
         "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE, "vocab_size": VOCAB,
         "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
@@ -31,6 +50,14 @@ pub fn write(dir: &Path) {
         "tie_word_embeddings": false, "torch_dtype": "float32",
         "bos_token_id": 256, "eos_token_id": 258,
     });
+    if arch == Arch::Mixtral {
+        config["architectures"] = json!(["MixtralForCausalLM"]);
+        config["model_type"] = json!("mixtral");
+        config["intermediate_size"] = json!(EXPERT_INTERMEDIATE);
+        config["num_local_experts"] = json!(EXPERTS);
+        config["num_experts_per_tok"] = json!(2);
+        config["sliding_window"] = json!(null);
+    }
     write_json(&dir.join("config.json"), &config);
     write_json(&dir.join("tokenizer.json"), &tokenizer());
     write_json(
@@ -67,19 +94,35 @@ pub fn write(dir: &Path) {
                 format!("{p}.self_attn.o_proj.weight"),
                 vec![HIDDEN, HEADS * head_dim],
             ),
-            (
-                format!("{p}.mlp.gate_proj.weight"),
-                vec![INTERMEDIATE, HIDDEN],
-            ),
-            (
-                format!("{p}.mlp.up_proj.weight"),
-                vec![INTERMEDIATE, HIDDEN],
-            ),
-            (
-                format!("{p}.mlp.down_proj.weight"),
-                vec![HIDDEN, INTERMEDIATE],
-            ),
         ]);
+        match arch {
+            Arch::Llama => shapes.extend([
+                (
+                    format!("{p}.mlp.gate_proj.weight"),
+                    vec![INTERMEDIATE, HIDDEN],
+                ),
+                (
+                    format!("{p}.mlp.up_proj.weight"),
+                    vec![INTERMEDIATE, HIDDEN],
+                ),
+                (
+                    format!("{p}.mlp.down_proj.weight"),
+                    vec![HIDDEN, INTERMEDIATE],
+                ),
+            ]),
+            Arch::Mixtral => {
+                let moe = format!("{p}.block_sparse_moe");
+                shapes.push((format!("{moe}.gate.weight"), vec![EXPERTS, HIDDEN]));
+                for e in 0..EXPERTS {
+                    let x = format!("{moe}.experts.{e}");
+                    shapes.extend([
+                        (format!("{x}.w1.weight"), vec![EXPERT_INTERMEDIATE, HIDDEN]),
+                        (format!("{x}.w2.weight"), vec![HIDDEN, EXPERT_INTERMEDIATE]),
+                        (format!("{x}.w3.weight"), vec![EXPERT_INTERMEDIATE, HIDDEN]),
+                    ]);
+                }
+            }
+        }
     }
     let mut random = Lcg(0x5eed);
     let data: Vec<Vec<u8>> = shapes

@@ -1,6 +1,7 @@
-//! deployctl's list of architectures is mistral.rs's, read from the crate
-//! source Cargo already has: a mistral.rs upgrade that adds or drops one fails
-//! here instead of at a user's `apply`.
+//! What deployctl models of mistral.rs is held to the mistral.rs source Cargo
+//! already has: its list of architectures, and the paged-attention block
+//! count. A mistral.rs upgrade that changes either fails here instead of at a
+//! user's `apply`.
 #![cfg(feature = "serve")]
 
 use std::collections::BTreeSet;
@@ -166,4 +167,63 @@ fn gguf_architectures_are_those_mistralrs_builds_a_model_for() {
         .collect();
     let ours: BTreeSet<String> = GGUF.iter().map(|(a, _)| (*a).to_owned()).collect();
     assert_eq!(theirs, ours);
+}
+
+/// Source text with its whitespace collapsed, for matching expressions that
+/// rustfmt may wrap differently.
+fn squashed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `calculate_cache_config` is private to mistral.rs (`mod paged_attention`
+/// is not public) and CPU builds have no paged attention, so neither calling
+/// it nor a rehearsal's log line can check the planner. This pins the
+/// formula the planner reimplements (`plan::memory::paged_blocks` and
+/// `kv_elements_per_token`) to the source, and checks the planner on it.
+#[test]
+fn the_paged_attention_block_count_is_calculate_cache_config_s() {
+    let cache = squashed(&read("src/paged_attention/mod.rs"));
+    for expr in [
+        // mb_to_blocks!
+        "$mb_size / $dtype_size / $block_size / $config.num_layers() / $config.kv_cache_elements_per_token()",
+        // ctxt_to_blocks!: bytes, not blocks
+        "$context_len * $dtype_size * $config.num_layers() * $config.kv_cache_elements_per_token()",
+        // ContextSize is floored to whole MiB, then back to blocks.
+        "ctxt_to_blocks!(toks, dtype_size, block_size, config) / SIZE_IN_MB",
+        "let num_gpu_blocks = mb_to_blocks!(mem_gpu * SIZE_IN_MB, dtype_size, block_size, config);",
+        "const SIZE_IN_MB: usize = 1024 * 1024;",
+        "pub const DEFAULT_PAGED_ATTENTION_BLOCK_SIZE: usize = 32;",
+    ] {
+        assert!(
+            cache.contains(expr),
+            "paged_attention/mod.rs no longer has `{expr}`"
+        );
+    }
+    let config = squashed(&read("src/paged_attention/config.rs"));
+    for expr in [
+        "KvCacheLayout::Standard => 2 * self.num_kv_heads * self.k_head_dim.max(self.v_head_dim),",
+        "KvCacheLayout::Mla { kv_lora_rank, kpe_head_dim, } => kv_lora_rank + kpe_head_dim,",
+    ] {
+        assert!(
+            config.contains(expr),
+            "paged_attention/config.rs no longer has `{expr}`"
+        );
+    }
+    // The same arithmetic, step by step, against the planner's.
+    let blocks = |tokens: u64, dsz: u64, bs: u64, layers: u64, e: u64| {
+        let mem_gpu = tokens * dsz * layers * e / (1024 * 1024);
+        mem_gpu * (1024 * 1024) / dsz / bs / layers / e
+    };
+    for (tokens, dsz, layers, e) in [
+        (4096, 2, 61, 576),
+        (8192, 2, 27, 576),
+        (4096 * 4, 2, 48, 2 * 4 * 128),
+        (2048, 1, 32, 2 * 8 * 128),
+        (100, 4, 2, 64),
+    ] {
+        assert_eq!(
+            deployctl::plan::memory::paged_blocks(tokens, dsz, 32, layers, e),
+            blocks(tokens, dsz, 32, layers, e)
+        );
+    }
 }

@@ -28,8 +28,17 @@ pub fn estimates(shape: &ModelShape, dtype: DType, q: Quantization) -> (u64, u64
     let pf = pack_factor(q, dtype);
     let (h, i, v) = (t.hidden, t.intermediate, t.vocab);
     let (q_out, kv_out) = (t.heads * t.head_dim, t.kv_heads * t.head_dim);
-    let layer =
-        b * (2 * h + h * q_out / pf + 2 * (h * kv_out / pf) + q_out * h / pf + 3 * (h * i / pf));
+    // MoE loaders count every expert and the router (`3·(h·I_e/pf)·E + h·E`,
+    // `normal_loaders.rs`); the largest layer stands for all.
+    let mlp = match &t.moe {
+        Some(m) => {
+            3 * (h * m.expert_intermediate / pf) * m.experts
+                + h * m.experts
+                + 3 * (h * m.shared_intermediate / pf)
+        }
+        None => 3 * (h * i / pf),
+    };
+    let layer = b * (2 * h + h * q_out / pf + 2 * (h * kv_out / pf) + q_out * h / pf + mlp);
     let lm_head = if !t.tie_word_embeddings || pf != 1 {
         h * v / pf
     } else {

@@ -321,3 +321,88 @@ fn plans_are_byte_identical_across_runs() {
         .unwrap();
     assert_eq!(first.stdout, second.stdout);
 }
+
+/// A mixture of experts four times one GPU's size fails with a budget error
+/// that names the quantization and the GPU count that would fit. (It used to
+/// plan as one dense MLP a layer, 13.49 GiB, and "fit".)
+#[test]
+fn mixtral_8x7b_does_not_fit_one_24gb_gpu() {
+    let dir = broken("mixtral-8x7b-one-24gb");
+    let hardware = ["--gpus", "1x24GiB"];
+    let (code, report) = json(&dir, &hardware);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["fits"], false);
+    assert!(codes(&report).contains(&"deployctl::plan::does_not_fit".to_owned()));
+    // 46.7B parameters × 2 bytes.
+    let weights = report["plan"]["weights_total"].as_u64().unwrap();
+    assert!(
+        (weights as f64 / (2.0 * 46.7e9) - 1.0).abs() < 0.005,
+        "{weights}"
+    );
+    let help = report["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(help.contains("q3k") && help.contains("4 GPUs"), "{help}");
+    assert_cmd_snapshot!(plan(&dir, &hardware));
+}
+
+/// Qwen3-30B-A3B fits four 24 GiB GPUs split four ways: every rank holds a
+/// quarter of each expert's width, and the KV cache of its one KV head.
+#[test]
+fn qwen3_30b_a3b_splits_its_experts_over_four_gpus() {
+    let dir = broken("qwen3-30b-a3b-four-24gb");
+    let (code, report) = json(&dir, &["--gpus", "4x24GiB"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["plan"]["strategy"]["kind"], "tensor");
+    assert_within_limits(&report);
+    let total = report["plan"]["weights_total"].as_u64().unwrap();
+    for d in devices(&report) {
+        let w = d["weights"].as_u64().unwrap();
+        // A quarter of the experts and attention, plus the whole embeddings
+        // and routers.
+        assert!(w > total / 4 && w < total / 3, "{w} of {total}");
+        // 48 layers × 2 × 1 KV head × 128 × 2 bytes × 16,384 tokens.
+        assert_eq!(d["kv_cache"].as_u64(), Some(48 * 2 * 128 * 2 * 16_384));
+        assert_eq!(d["sources"]["weights"], "modelled");
+    }
+}
+
+/// Layout keys the architecture's reader does not take are named, not
+/// silently dropped.
+#[test]
+fn a_config_key_that_changes_the_layout_and_is_not_read_is_a_warning() {
+    let dir = broken("config-with-unread-experts");
+    let (code, report) = json(&dir, &["--gpus", "2x80GiB"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let warnings: Vec<&Value> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "deployctl::plan::unmodelled_config_key")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{report:#}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`num_local_experts`")
+    );
+}
+
+/// Architectures mistral.rs loads but deployctl lays out only from a
+/// checkpoint ask for the checkpoint, from a config or a catalog entry alike.
+#[test]
+fn an_architecture_planned_only_from_its_checkpoint_asks_for_it() {
+    for name in ["qwen3-next-config-only", "llama4-scout-catalog"] {
+        let dir = broken(name);
+        let (code, report) = json(&dir, &["--gpus", "2x80GiB"]);
+        assert_eq!(code, Some(1), "{name}: {report:#}");
+        assert_eq!(
+            codes(&report),
+            vec!["deployctl::plan::checkpoint_needed".to_owned()],
+            "{name}"
+        );
+    }
+    assert_cmd_snapshot!(plan(
+        &broken("qwen3-next-config-only"),
+        &["--gpus", "2x80GiB"]
+    ));
+}

@@ -206,6 +206,19 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
                     origin: format!("built-in catalog entry {}", entry.id),
                 });
             }
+            // Known to plan only from its checkpoint.
+            Some((entry, None))
+                if entry
+                    .architecture
+                    .as_deref()
+                    .and_then(architectures::find)
+                    .is_some_and(|a| a.layout == architectures::Layout::HeadersOnly) =>
+            {
+                return Err(ResolveError::NeedsHeaders {
+                    architecture: entry.architecture.unwrap_or_default(),
+                    origin: format!("built-in catalog entry {}", entry.id),
+                });
+            }
             // The entry's notes are for maintainers; users get the fact.
             Some((entry, None)) => tried.push(format!(
                 "built-in catalog: {} is listed without a config",

@@ -34,12 +34,7 @@ pub enum Arch {
 }
 
 /// Writes config.json, tokenizer.json, tokenizer_config.json (with a ChatML
-/// template) and model.safetensors (f32) of a tiny Llama into `dir`.
-pub fn write(dir: &Path) {
-    write_arch(dir, Arch::Llama)
-}
-
-/// The same files for `arch`.
+/// template) and model.safetensors (f32) of a tiny `arch` model into `dir`.
 pub fn write_arch(dir: &Path, arch: Arch) {
     let head_dim = HIDDEN / HEADS;
     let mut config = json!({

@@ -104,6 +104,10 @@ pub fn run(args: Args, color: bool) -> u8 {
                 return exit::INVALID;
             }
         };
+        if let Some(why) = crate::model::rules::cpu_blocker(&planned.model.shape) {
+            say(&format!("error: cannot rehearse on the CPU: {why}"));
+            return exit::INVALID;
+        }
     }
     let rendered = launch::render(&description);
     if args.dry_run {

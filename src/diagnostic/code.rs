@@ -176,6 +176,8 @@ codes! {
     /// mistral.rs loads the architecture, but deployctl lays it out only from
     /// the checkpoint's own headers, and none are at hand.
     CheckpointNeeded => "deployctl::plan::checkpoint_needed",
+    /// Layers on the CPU of a model mistral.rs 0.8.1 cannot run there.
+    CpuUnsupported => "deployctl::plan::cpu_unsupported",
     /// The machine does not meet `[devices.expect]`.
     ExpectationNotMet => "deployctl::preflight::expectation_not_met",
     /// A planned GPU whose free memory, held by other processes, is below the plan.

@@ -5,7 +5,7 @@
 //! (`ColumnParallelLayer`/`RowParallelLayer` against `ReplicatedLayer` in each
 //! `models/*.rs`, and `moe/experts.rs` for the experts).
 
-use super::shape::Family;
+use super::shape::{Attention, Family, ModelShape};
 use super::tensors::{Part, Tensor};
 
 /// The projections every loader's ISQ regexes name, in Hugging Face and GGUF
@@ -94,6 +94,52 @@ pub fn tp_splits(family: Family, tensor: &Tensor, isq: bool) -> bool {
         Family::DeepSeek => !(name.contains("q_a_proj") || name.contains("kv_a_proj_with_mqa")),
         _ => true,
     }
+}
+
+/// Why mistral.rs 0.8.1 cannot run this model with layers on the CPU, if it
+/// cannot. Each failure is only at the first request, after the whole load.
+pub fn cpu_blocker(shape: &ModelShape) -> Option<String> {
+    let family = Family::of(&shape.architecture);
+    let experts_on_moe_experts = matches!(
+        family,
+        Family::Qwen3Moe | Family::Glm4Moe | Family::DeepSeek
+    ) || shape.architecture == "Glm4MoeLiteForCausalLM";
+    // `PackedExperts::new` (mistralrs-quant `distributed/layers.rs`), the CPU
+    // backend of `moe/experts.rs`, loads only stacked `experts.gate_up_proj`
+    // tensors and builds placeholder layers for the hub's one-tensor-per-expert
+    // form. Seen on a tiny Qwen3-MoE: "DummyLayer should not ever be present in
+    // forward pass!".
+    let per_expert = || shape.tensors.iter().any(|t| t.name.contains(".experts.0."));
+    if experts_on_moe_experts && per_expert() {
+        return Some(format!(
+            "its experts are stored one tensor each, which mistral.rs 0.8.1 loads on the CPU as \
+             empty placeholders for {}: the first request fails",
+            shape.architecture
+        ));
+    }
+    // The CPU attention returns heads of the query's width; the output
+    // projection takes `v_head_dim` (`models/deepseek2.rs`). Seen on a tiny
+    // DeepSeek V2: "shape mismatch in matmul".
+    if let Attention::Latent(m) = &shape.text.attention {
+        if m.v_head_dim != m.qk_nope_head_dim + m.qk_rope_head_dim {
+            return Some(format!(
+                "mistral.rs 0.8.1's CPU attention for {} returns heads of qk_nope_head_dim + \
+                 qk_rope_head_dim ({}) where the output projection takes v_head_dim ({}): the first \
+                 request fails",
+                shape.architecture,
+                m.qk_nope_head_dim + m.qk_rope_head_dim,
+                m.v_head_dim
+            ));
+        }
+    }
+    // `MXFP4Layer::packed_gptoss_linear` (mistralrs-quant `mxfp4/mod.rs`)
+    // runs only with CUDA's MXFP4 kernels or on Metal.
+    if family == Family::GptOss && shape.text.moe.as_ref().is_some_and(|m| m.mxfp4) {
+        return Some(
+            "mistral.rs 0.8.1 runs gpt-oss's MXFP4 experts only on CUDA or Metal".to_owned(),
+        );
+    }
+    None
 }
 
 #[cfg(test)]

@@ -227,6 +227,18 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         };
     };
     let evaluation = pricing.evaluate(&placement, &devices);
+    if placement.kind == Kind::Cpu || !placement.cpu_layers.is_empty() {
+        if let Some(why) = crate::model::rules::cpu_blocker(shape) {
+            findings.push(
+                Finding::error(
+                    Code::CpuUnsupported,
+                    format!("the plan runs layers on the CPU, but {why}"),
+                )
+                .help("plan every layer on GPUs: list more GPUs, or quantize so that it fits")
+                .at("model.source"),
+            );
+        }
+    }
     explain_misfit(&scope, &placement, &evaluation, workload, &mut findings);
 
     let plan = Plan {

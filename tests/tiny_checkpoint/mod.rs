@@ -19,18 +19,32 @@ const KV_HEADS: usize = 2;
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 const VOCAB: usize = 256 + SPECIALS.len();
 
-/// Mixtral's experts: enough of them, and wide enough, that their weights
-/// (4 layers × 8 experts × 3 × 256 × 1024 f32 = 96 MiB) dwarf the rest, so a
-/// plan that priced one dense MLP per layer would be off eightfold.
+/// The experts of the MoE variants: enough of them, and wide enough, that
+/// their weights (Mixtral: 4 layers × 8 experts × 3 × 256 × 1024 f32 =
+/// 96 MiB) dwarf the rest, so a plan that priced one dense MLP per layer
+/// would be off eightfold.
 pub const EXPERTS: usize = 8;
-const EXPERT_INTERMEDIATE: usize = 1024;
+pub const EXPERT_INTERMEDIATE: usize = 1024;
+
+/// DeepSeek V2's latent attention: the latent width and the head dims.
+const KV_LORA_RANK: usize = 128;
+const QK_NOPE: usize = 64;
+const QK_ROPE: usize = 32;
+/// As wide as the query head (`qk_nope + qk_rope`): mistral.rs 0.8.1's CPU
+/// attention fails on a narrower V (`deployctl::plan::cpu_unsupported`).
+const V_HEAD: usize = QK_NOPE + QK_ROPE;
 
 /// Which architecture to write.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Arch {
     Llama,
     /// `MixtralForCausalLM`: every layer routes each token to 2 of 8 experts.
     Mixtral,
+    /// `DeepseekV2ForCausalLM`: latent attention, a dense first layer, then 8
+    /// routed experts stacked in 3-D tensors and one shared expert.
+    DeepSeekV2,
+    /// `Qwen3MoeForCausalLM`, experts stored one tensor each, as the hub's are.
+    Qwen3Moe,
 }
 
 /// Writes config.json, tokenizer.json, tokenizer_config.json (with a ChatML
@@ -45,13 +59,34 @@ pub fn write_arch(dir: &Path, arch: Arch) {
         "tie_word_embeddings": false, "torch_dtype": "float32",
         "bos_token_id": 256, "eos_token_id": 258,
     });
-    if arch == Arch::Mixtral {
-        config["architectures"] = json!(["MixtralForCausalLM"]);
-        config["model_type"] = json!("mixtral");
-        config["intermediate_size"] = json!(EXPERT_INTERMEDIATE);
-        config["num_local_experts"] = json!(EXPERTS);
-        config["num_experts_per_tok"] = json!(2);
-        config["sliding_window"] = json!(null);
+    let extra = match arch {
+        Arch::Llama => json!({}),
+        Arch::Mixtral => json!({
+            "architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
+            "intermediate_size": EXPERT_INTERMEDIATE, "num_local_experts": EXPERTS,
+            "num_experts_per_tok": 2, "sliding_window": null,
+        }),
+        Arch::DeepSeekV2 => json!({
+            "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+            "num_key_value_heads": HEADS, "attention_bias": false, "q_lora_rank": null,
+            "kv_lora_rank": KV_LORA_RANK, "qk_nope_head_dim": QK_NOPE,
+            "qk_rope_head_dim": QK_ROPE, "v_head_dim": V_HEAD,
+            "n_routed_experts": EXPERTS, "n_shared_experts": 1,
+            "moe_intermediate_size": EXPERT_INTERMEDIATE, "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1, "moe_layer_freq": 1, "topk_method": "greedy",
+            "n_group": 1, "topk_group": 1, "scoring_func": "softmax", "norm_topk_prob": false,
+            "routed_scaling_factor": 1.0,
+        }),
+        Arch::Qwen3Moe => json!({
+            "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+            "head_dim": head_dim, "num_experts": EXPERTS, "num_experts_per_tok": 2,
+            "moe_intermediate_size": EXPERT_INTERMEDIATE, "decoder_sparse_step": 1,
+            "mlp_only_layers": [], "norm_topk_prob": true, "max_window_layers": LAYERS,
+            "use_sliding_window": false, "sliding_window": null,
+        }),
+    };
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
     }
     write_json(&dir.join("config.json"), &config);
     write_json(&dir.join("tokenizer.json"), &tokenizer());
@@ -68,43 +103,60 @@ pub fn write_arch(dir: &Path, arch: Arch) {
         ("model.norm.weight".into(), vec![HIDDEN]),
         ("lm_head.weight".into(), vec![VOCAB, HIDDEN]),
     ];
+    let mlp = |p: &str, width: usize| {
+        vec![
+            (format!("{p}.gate_proj.weight"), vec![width, HIDDEN]),
+            (format!("{p}.up_proj.weight"), vec![width, HIDDEN]),
+            (format!("{p}.down_proj.weight"), vec![HIDDEN, width]),
+        ]
+    };
     for l in 0..LAYERS {
         let p = format!("model.layers.{l}");
         shapes.extend([
             (format!("{p}.input_layernorm.weight"), vec![HIDDEN]),
             (format!("{p}.post_attention_layernorm.weight"), vec![HIDDEN]),
-            (
-                format!("{p}.self_attn.q_proj.weight"),
-                vec![HEADS * head_dim, HIDDEN],
-            ),
-            (
-                format!("{p}.self_attn.k_proj.weight"),
-                vec![KV_HEADS * head_dim, HIDDEN],
-            ),
-            (
-                format!("{p}.self_attn.v_proj.weight"),
-                vec![KV_HEADS * head_dim, HIDDEN],
-            ),
-            (
-                format!("{p}.self_attn.o_proj.weight"),
-                vec![HIDDEN, HEADS * head_dim],
-            ),
         ]);
+        let a = format!("{p}.self_attn");
+        if arch == Arch::DeepSeekV2 {
+            shapes.extend([
+                (
+                    format!("{a}.q_proj.weight"),
+                    vec![HEADS * (QK_NOPE + QK_ROPE), HIDDEN],
+                ),
+                (
+                    format!("{a}.kv_a_proj_with_mqa.weight"),
+                    vec![KV_LORA_RANK + QK_ROPE, HIDDEN],
+                ),
+                (format!("{a}.kv_a_layernorm.weight"), vec![KV_LORA_RANK]),
+                (
+                    format!("{a}.kv_b_proj.weight"),
+                    vec![HEADS * (QK_NOPE + V_HEAD), KV_LORA_RANK],
+                ),
+                (format!("{a}.o_proj.weight"), vec![HIDDEN, HEADS * V_HEAD]),
+            ]);
+        } else {
+            shapes.extend([
+                (format!("{a}.q_proj.weight"), vec![HEADS * head_dim, HIDDEN]),
+                (
+                    format!("{a}.k_proj.weight"),
+                    vec![KV_HEADS * head_dim, HIDDEN],
+                ),
+                (
+                    format!("{a}.v_proj.weight"),
+                    vec![KV_HEADS * head_dim, HIDDEN],
+                ),
+                (format!("{a}.o_proj.weight"), vec![HIDDEN, HEADS * head_dim]),
+            ]);
+        }
+        if arch == Arch::Qwen3Moe {
+            shapes.extend([
+                (format!("{a}.q_norm.weight"), vec![head_dim]),
+                (format!("{a}.k_norm.weight"), vec![head_dim]),
+            ]);
+        }
         match arch {
-            Arch::Llama => shapes.extend([
-                (
-                    format!("{p}.mlp.gate_proj.weight"),
-                    vec![INTERMEDIATE, HIDDEN],
-                ),
-                (
-                    format!("{p}.mlp.up_proj.weight"),
-                    vec![INTERMEDIATE, HIDDEN],
-                ),
-                (
-                    format!("{p}.mlp.down_proj.weight"),
-                    vec![HIDDEN, INTERMEDIATE],
-                ),
-            ]),
+            Arch::Llama => shapes.extend(mlp(&format!("{p}.mlp"), INTERMEDIATE)),
+            Arch::DeepSeekV2 if l == 0 => shapes.extend(mlp(&format!("{p}.mlp"), INTERMEDIATE)),
             Arch::Mixtral => {
                 let moe = format!("{p}.block_sparse_moe");
                 shapes.push((format!("{moe}.gate.weight"), vec![EXPERTS, HIDDEN]));
@@ -115,6 +167,29 @@ pub fn write_arch(dir: &Path, arch: Arch) {
                         (format!("{x}.w2.weight"), vec![HIDDEN, EXPERT_INTERMEDIATE]),
                         (format!("{x}.w3.weight"), vec![EXPERT_INTERMEDIATE, HIDDEN]),
                     ]);
+                }
+            }
+            // The stacked form mistral.rs's CPU experts load (`PackedExperts`).
+            Arch::DeepSeekV2 => {
+                let m = format!("{p}.mlp");
+                shapes.extend([
+                    (format!("{m}.gate.weight"), vec![EXPERTS, HIDDEN]),
+                    (
+                        format!("{m}.experts.gate_up_proj"),
+                        vec![EXPERTS, HIDDEN, 2 * EXPERT_INTERMEDIATE],
+                    ),
+                    (
+                        format!("{m}.experts.down_proj"),
+                        vec![EXPERTS, EXPERT_INTERMEDIATE, HIDDEN],
+                    ),
+                ]);
+                shapes.extend(mlp(&format!("{m}.shared_experts"), EXPERT_INTERMEDIATE));
+            }
+            Arch::Qwen3Moe => {
+                let m = format!("{p}.mlp");
+                shapes.push((format!("{m}.gate.weight"), vec![EXPERTS, HIDDEN]));
+                for e in 0..EXPERTS {
+                    shapes.extend(mlp(&format!("{m}.experts.{e}"), EXPERT_INTERMEDIATE));
                 }
             }
         }

@@ -155,44 +155,34 @@ pub struct Classified {
 /// tensors but a few dozen patterns.
 pub fn classify(shape: &ModelShape) -> Vec<Classified> {
     let family = Family::of(&shape.architecture);
-    let mut seen: std::collections::HashMap<String, (Part, bool, [bool; 2])> =
+    // Pattern hash → its class. A 64-bit hash over a few dozen patterns does
+    // not collide in practice (the odds are about n² / 2⁶⁵).
+    let mut seen: std::collections::HashMap<u64, (Part, bool, [bool; 2])> =
         std::collections::HashMap::new();
-    let mut key = String::new();
+    let rules_for = |t: &Tensor| {
+        (
+            t.part(),
+            rules::isq_converts(family, t),
+            [
+                rules::tp_splits(family, t, false),
+                rules::tp_splits(family, t, true),
+            ],
+        )
+    };
     shape
         .tensors
         .iter()
         .map(|t| {
-            key.clear();
-            let mut digits = false;
-            for c in t.name.chars() {
-                if c.is_ascii_digit() {
-                    if !digits {
-                        key.push('#');
-                    }
-                    digits = true;
-                } else {
-                    key.push(c);
-                    digits = false;
-                }
-            }
-            // The rules also look at the tensor's rank.
-            key.push(char::from(b'0' + t.dims.len().min(9) as u8));
-            let (part, isq, split) = match seen.get(key.as_str()) {
+            let hash = pattern_hash(&t.name, t.dims.len());
+            let (part, isq, split) = match seen.get(&hash) {
                 // A layer's index is the name's first number.
-                Some((Part::Layer(_), isq, split)) => {
-                    (Part::Layer(first_number(&t.name)), *isq, *split)
+                Some(&(Part::Layer(_), isq, split)) => {
+                    (Part::Layer(first_number(&t.name)), isq, split)
                 }
-                Some(hit) => *hit,
+                Some(&class) => class,
                 None => {
-                    let class = (
-                        t.part(),
-                        rules::isq_converts(family, t),
-                        [
-                            rules::tp_splits(family, t, false),
-                            rules::tp_splits(family, t, true),
-                        ],
-                    );
-                    seen.insert(key.clone(), class);
+                    let class = rules_for(t);
+                    seen.insert(hash, class);
                     class
                 }
             };
@@ -209,11 +199,39 @@ pub fn classify(shape: &ModelShape) -> Vec<Classified> {
         .collect()
 }
 
+/// FxHash of the name with each run of digits as one `#`, and of the
+/// tensor's rank.
+fn pattern_hash(name: &str, rank: usize) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0u64;
+    let mut in_digits = false;
+    for &b in name.as_bytes() {
+        let b = if b.is_ascii_digit() {
+            if in_digits {
+                continue;
+            }
+            in_digits = true;
+            b'#'
+        } else {
+            in_digits = false;
+            b
+        };
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    (h.rotate_left(5) ^ rank as u64).wrapping_mul(K)
+}
+
+/// The first run of digits in `name`, as a number.
 fn first_number(name: &str) -> u64 {
-    name.split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u64::MAX)
+    let mut n: Option<u64> = None;
+    for &b in name.as_bytes() {
+        match (b.is_ascii_digit(), n) {
+            (true, _) => n = Some(n.unwrap_or(0).saturating_mul(10) + u64::from(b - b'0')),
+            (false, Some(_)) => break,
+            (false, None) => {}
+        }
+    }
+    n.unwrap_or(u64::MAX)
 }
 
 impl Classified {

@@ -21,8 +21,9 @@ pub fn pack_factor(q: Quantization, dtype: DType) -> u64 {
     }
 }
 
-/// Its per-layer and non-mapped weight estimates, in bytes.
-pub fn estimates(shape: &ModelShape, dtype: DType, q: Quantization) -> (u64, u64) {
+/// Its per-layer and non-mapped weight estimates, in bytes. `vision` is the
+/// vision tower's bytes in the model dtype, which it counts unquantized.
+pub fn estimates(shape: &ModelShape, dtype: DType, q: Quantization, vision: u64) -> (u64, u64) {
     let t = &shape.text;
     let b = dtype_bytes(dtype);
     let pf = pack_factor(q, dtype);
@@ -44,12 +45,6 @@ pub fn estimates(shape: &ModelShape, dtype: DType, q: Quantization) -> (u64, u64
     } else {
         0
     };
-    let vision: u64 = shape
-        .tensors
-        .iter()
-        .filter(|t| t.part() == crate::model::Part::Vision)
-        .map(|t| t.elements() * b)
-        .sum();
     (layer, b * (h * v / pf + lm_head + h) + vision)
 }
 
@@ -63,10 +58,11 @@ pub fn layers_per_gpu(
     batch: u64,
     seq_len: u64,
     free: &[u64],
+    vision: u64,
 ) -> Vec<u64> {
     let t = &shape.text;
     let b = dtype_bytes(dtype);
-    let (layer, non_mapped) = estimates(shape, dtype, q);
+    let (layer, non_mapped) = estimates(shape, dtype, q, vision);
     let act = b * batch * t.heads * seq_len.min(1024).pow(2);
     let kv = b * batch * t.kv_heads * seq_len * 2 * t.head_dim;
     let mut remaining = t.layers;
@@ -118,6 +114,7 @@ mod tests {
             1,
             4096,
             &[gpu, gpu],
+            0,
         );
         assert_eq!(split.iter().sum::<u64>(), 28);
         assert_eq!(split, vec![28, 0], "all on GPU 0 while GPU 1 idles");

@@ -302,6 +302,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
                 workload.batch,
                 workload.seq_len,
                 &free,
+                weights.vision,
             );
             Comparison {
                 mistralrs_auto_cpu_layers: shape.text.layers - auto.iter().sum::<u64>(),

@@ -286,6 +286,7 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
         attention: super::shape::Attention::Standard,
         // Experts come with the file's own tensors; the count is for messages.
         moe: None,
+        recurrent: None,
         unread_keys: Vec::new(),
     };
     Ok(ModelShape {

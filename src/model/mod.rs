@@ -15,8 +15,8 @@ pub mod tensors;
 
 pub use resolve::{ResolveError, Resolved, ShapeOrigin, resolve};
 pub use shape::{
-    Attention, Family, Mla, Modality, ModelShape, Moe, ShapeError, TextShape, VisionFamily,
-    VisionShape,
+    Attention, Family, Mla, Modality, ModelShape, Moe, Recurrent, ShapeError, TextShape,
+    VisionFamily, VisionShape,
 };
 pub use tensors::{Part, StoredDtype, Tensor};
 

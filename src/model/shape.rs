@@ -36,6 +36,9 @@ pub struct TextShape {
     pub attention: Attention,
     /// Routed experts, when the model has them.
     pub moe: Option<Moe>,
+    /// The recurrent layers of a hybrid (linear attention, Mamba), when it
+    /// has them.
+    pub recurrent: Option<Recurrent>,
     /// `config.json` keys that change the layout but that deployctl does not
     /// read for this architecture: the planner warns about each.
     pub unread_keys: Vec<String>,
@@ -61,6 +64,19 @@ pub struct Mla {
     pub qk_nope_head_dim: u64,
     pub qk_rope_head_dim: u64,
     pub v_head_dim: u64,
+}
+
+/// The per-sequence state of a hybrid's recurrent layers, which mistral.rs
+/// 0.8.1 keeps in a pool on the first device (`kv_cache/hybrid_cache.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recurrent {
+    /// Layers that hold a state instead of (or besides) a KV cache.
+    pub layers: u64,
+    /// Elements of one sequence's convolution state in one layer.
+    pub conv: u64,
+    /// Elements of one sequence's recurrent (SSM or delta-rule) state in one
+    /// layer.
+    pub state: u64,
 }
 
 /// A mixture-of-experts MLP.
@@ -187,6 +203,8 @@ const LAYOUT_KEYS: &[&str] = &[
     "mamba_n_heads",
     "mamba_d_conv",
     "mamba_expand",
+    "mamba_n_groups",
+    "mamba_d_head",
     "layers_block_type",
     "num_kv_shared_layers",
     "hidden_size_per_layer_input",
@@ -344,6 +362,7 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
         },
         attention,
         moe,
+        recurrent: recurrent(&r, &architecture, layers, hidden),
         unread_keys: Vec::new(),
     };
     for dim in [text.intermediate, text.vocab] {
@@ -404,6 +423,55 @@ impl Family {
             "GptOssForCausalLM" => Family::GptOss,
             _ => Family::Dense,
         }
+    }
+}
+
+/// The recurrent state of the hybrids, as their mistral.rs 0.8.1 models size
+/// the `RecurrentLayerConfig` of each recurrent layer.
+fn recurrent(r: &Reader<'_>, architecture: &str, layers: u64, hidden: u64) -> Option<Recurrent> {
+    match architecture {
+        // `models/qwen3_next.rs`: layer i is full attention when
+        // `(i + 1) % full_attention_interval == 0`, else a gated delta net with
+        // conv `[2·kd + vd, kernel]` and state `[nv, dk, dv]`.
+        "Qwen3NextForCausalLM" => {
+            let interval = r.uint("full_attention_interval").unwrap_or(4).max(1);
+            let (nk, nv) = (
+                r.uint("linear_num_key_heads")?,
+                r.uint("linear_num_value_heads")?,
+            );
+            let (dk, dv) = (
+                r.uint("linear_key_head_dim")?,
+                r.uint("linear_value_head_dim")?,
+            );
+            let kernel = r.uint("linear_conv_kernel_dim").unwrap_or(4);
+            Some(Recurrent {
+                layers: layers - layers / interval,
+                conv: (2 * nk * dk + nv * dv) * kernel,
+                state: nv * dk * dv,
+            })
+        }
+        // `models/granite.rs`: `layer_types` marks Mamba layers; conv
+        // `[expand·h + 2·groups·d_state, d_conv]`, state `[heads, d_head, d_state]`.
+        "GraniteMoeHybridForCausalLM" => {
+            let mamba = r
+                .value("layer_types")
+                .and_then(Json::as_array)?
+                .iter()
+                .filter(|t| t.as_str() == Some("mamba"))
+                .count() as u64;
+            let expand = r.uint("mamba_expand").unwrap_or(2);
+            let heads = r.uint("mamba_n_heads").unwrap_or(128).max(1);
+            let groups = r.uint("mamba_n_groups").unwrap_or(1);
+            let d_state = r.uint("mamba_d_state").unwrap_or(256);
+            let d_head = r.uint("mamba_d_head").unwrap_or(expand * hidden / heads);
+            let d_conv = r.uint("mamba_d_conv").unwrap_or(4);
+            (mamba > 0).then(|| Recurrent {
+                layers: mamba,
+                conv: (expand * hidden + 2 * groups * d_state) * d_conv,
+                state: heads * d_head * d_state,
+            })
+        }
+        _ => None,
     }
 }
 

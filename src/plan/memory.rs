@@ -416,6 +416,27 @@ pub fn kv_per_layer(
     elements * bytes * tokens
 }
 
+/// Bytes of a hybrid's recurrent state on the device that holds it (the
+/// first of a pipeline, every tensor-parallel rank): a pool of slots, one per
+/// live sequence, that starts at 4 and doubles (`RecurrentStatePool`,
+/// `kv_cache/hybrid_cache.rs`), with the old pool alive while it copies into
+/// the new; and, under paged attention with prefix caching (mistral.rs's text
+/// default of 16, `prefix_cacher.rs`), up to 16 × 8 = 128 snapshots of one
+/// sequence's state for prefix hits.
+pub fn recurrent_bytes(shape: &ModelShape, w: &Workload, dtype: DType, cache: Cache) -> u64 {
+    let Some(r) = &shape.text.recurrent else {
+        return 0;
+    };
+    let per_sequence = r.layers * (r.conv + r.state) * dtype_bytes(dtype);
+    let slots = w.batch.next_power_of_two().max(4);
+    let growing = if slots > 4 { slots / 2 } else { 0 };
+    let snapshots = match (cache, shape.modality) {
+        (Cache::Paged, crate::model::Modality::Text) => 16 * 8,
+        _ => 0,
+    };
+    (slots + growing + snapshots) * per_sequence
+}
+
 /// Peak activation bytes of prefill on a device that holds decoder layers,
 /// plus, on the first device, the vision tower's peak and the logits.
 pub fn activations(
@@ -601,6 +622,27 @@ mod tests {
         );
     }
 
+    /// The per-token KV figures 0.8.1 allocates on CUDA with paged attention:
+    /// `layers × kv_cache_elements_per_token × 2 bytes` in bf16.
+    #[test]
+    fn moe_and_latent_models_cache_what_mistralrs_allocates_per_token() {
+        for (id, per_token) in [
+            // 32 layers × 2 × 8 KV heads × 128
+            ("mistralai/Mixtral-8x7B-Instruct-v0.1", 32 * 2 * 8 * 128 * 2),
+            // 48 layers × 2 × 4 KV heads × head_dim 128 (not hidden/heads = 64)
+            ("Qwen/Qwen3-30B-A3B", 48 * 2 * 4 * 128 * 2),
+            // 27 layers × (kv_lora_rank 512 + qk_rope_head_dim 64)
+            ("deepseek-ai/DeepSeek-V2-Lite-Chat", 27 * 576 * 2),
+        ] {
+            let json: serde_json::Value =
+                serde_json::from_str(crate::model::catalog::lookup(id).unwrap().1.unwrap())
+                    .unwrap();
+            let shape = crate::model::from_config(&json).unwrap();
+            let elements = kv_elements_per_token(&shape, 1, Cache::Paged);
+            assert_eq!(shape.text.layers * elements * 2, per_token, "{id}");
+        }
+    }
+
     /// `calculate_cache_config`'s flooring: the tokens' bytes to whole MiB,
     /// then to whole blocks. DeepSeek-V3's latent cache (61 layers × 576
     /// elements) asked for 4,096 tokens in bf16 gets 274 MiB, 127 blocks of 32.
@@ -612,6 +654,48 @@ mod tests {
         assert_eq!(paged_blocks(4096, 2, 32, 32, 2048), 128);
         // Too small a context floors to no MiB at all, and so no blocks.
         assert_eq!(paged_blocks(1, 2, 32, 2, 64), 0);
+    }
+
+    /// Qwen3-Next's 36 gated-delta-net layers of 48 (every 4th is full
+    /// attention): conv (2·16·128 + 32·128) × 4 and state 32 × 128 × 128 a
+    /// layer, 38.25 MiB a sequence in bf16.
+    #[test]
+    fn a_hybrid_holds_its_recurrent_state_per_sequence_and_per_snapshot() {
+        let json = serde_json::json!({
+            "architectures": ["Qwen3NextForCausalLM"], "hidden_size": 2048,
+            "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2,
+            "head_dim": 256, "intermediate_size": 5120, "vocab_size": 151936,
+            "max_position_embeddings": 262144, "full_attention_interval": 4,
+            "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+            "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+            "linear_conv_kernel_dim": 4,
+        });
+        let shape = crate::model::shape::from_config(&json).unwrap();
+        let r = shape.text.recurrent.clone().unwrap();
+        assert_eq!((r.layers, r.conv, r.state), (36, 8192 * 4, 32 * 128 * 128));
+        let per_sequence = 36 * (8192 * 4 + 32 * 128 * 128) * 2;
+        assert_eq!(per_sequence, 40_108_032);
+        let w = Workload {
+            batch: 2,
+            seq_len: 4096,
+            images: 0,
+            image_size: (0, 0),
+        };
+        // Four slots, and 128 prefix-cache snapshots under paged attention.
+        assert_eq!(
+            recurrent_bytes(&shape, &w, DType::Bf16, Cache::Growing),
+            4 * per_sequence
+        );
+        assert_eq!(
+            recurrent_bytes(&shape, &w, DType::Bf16, Cache::Paged),
+            (4 + 128) * per_sequence
+        );
+        // Nine sequences: a pool of 16, grown from 8 (both alive while it copies).
+        let nine = Workload { batch: 9, ..w };
+        assert_eq!(
+            recurrent_bytes(&shape, &nine, DType::Bf16, Cache::Growing),
+            24 * per_sequence
+        );
     }
 
     #[test]

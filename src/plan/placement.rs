@@ -117,7 +117,12 @@ impl Pricing<'_> {
             shards,
             self.settings,
             cache,
-        ) * layers.len() as u64;
+        ) * layers.len() as u64
+            + if replicated_fixed {
+                memory::recurrent_bytes(self.shape, &self.workload, self.dtype, cache)
+            } else {
+                0
+            };
         let activations = if layers.is_empty() && !replicated_fixed {
             0
         } else {

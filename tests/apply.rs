@@ -287,12 +287,98 @@ fn the_api_key_guards_every_route_but_health() {
     assert_eq!(models.status().as_u16(), 401);
     let (status, _) = chat(&d, Some("s3cret-key"));
     assert_eq!(status, 200);
+    // The scheme is case-insensitive (RFC 9110), and two keys are one too many.
+    let models = agent()
+        .get(&d.url("/v1/models"))
+        .header("authorization", "bearer s3cret-key")
+        .call()
+        .unwrap();
+    assert_eq!(models.status().as_u16(), 200);
+    let two = std::net::TcpStream::connect(("127.0.0.1", d.port)).and_then(|mut s| {
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\
+             Authorization: Bearer s3cret-key\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)?;
+        Ok(reply)
+    });
+    let two = two.unwrap();
+    assert!(two.starts_with("HTTP/1.1 400"), "{two}");
     let (code, _, stderr) = d.stop();
     assert_eq!(code, Some(0));
     assert!(
         !stderr.contains("s3cret-key"),
         "the key must never be printed"
     );
+}
+
+/// Only the deployment's routes are served: mistral.rs's admin routes
+/// (unload, reload, tune, system info and doctor, re-ISQ, responses) are 404
+/// and reach nothing, and no web page may read a response (no CORS header,
+/// and no preflight passes).
+#[test]
+fn only_the_deployment_s_routes_are_served_and_no_origin_may_read_them() {
+    let mut d = Deployment::start("", &[]);
+    d.wait_ready();
+    let a = agent();
+    for (method, path) in [
+        ("POST", "/v1/models/unload"),
+        ("POST", "/v1/models/reload"),
+        ("POST", "/v1/models/tune"),
+        ("POST", "/v1/models/status"),
+        ("GET", "/v1/system/info"),
+        ("POST", "/v1/system/doctor"),
+        ("POST", "/re_isq"),
+        ("POST", "/v1/responses"),
+        ("POST", "/v1/embeddings"),
+        ("POST", "/v1/images/generations"),
+        ("POST", "/v1/audio/speech"),
+        ("GET", "/"),
+    ] {
+        let reply = match method {
+            "GET" => a.get(&d.url(path)).call(),
+            _ => a
+                .post(&d.url(path))
+                .header("content-type", "application/json")
+                .send("{\"model\": \"smollm2\"}"),
+        }
+        .unwrap();
+        assert_eq!(reply.status().as_u16(), 404, "{method} {path}");
+    }
+    // The model is still there and answers, with no CORS header.
+    let (status, reply) = chat(&d, None);
+    assert_eq!(status, 200, "{reply}");
+    let models = a
+        .get(&d.url("/v1/models"))
+        .header("origin", "https://evil.example")
+        .call()
+        .unwrap();
+    assert_eq!(models.status().as_u16(), 200);
+    assert!(
+        models
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        models.headers()
+    );
+    let preflight = a
+        .options(&d.url("/v1/chat/completions"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .call()
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let (code, _, _) = d.stop();
+    assert_eq!(code, Some(0));
 }
 
 /// `deployctl apply deploy.toml ARGS…` in `dir`, which must fail before it

@@ -161,9 +161,9 @@ impl Layers<'_> {
     /// A gated MLP: gate and up to `width`, down back to the hidden size.
     fn mlp(&mut self, m: &str, width: u64) {
         let h = self.t.hidden;
-        self.linear(&m, "gate_proj", width, h, false);
-        self.linear(&m, "up_proj", width, h, false);
-        self.linear(&m, "down_proj", h, width, false);
+        self.linear(m, "gate_proj", width, h, false);
+        self.linear(m, "up_proj", width, h, false);
+        self.linear(m, "down_proj", h, width, false);
     }
 
     /// A sparse layer: the router, every routed expert, and the shared experts.

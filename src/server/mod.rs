@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::{RwLock, watch};
 use tower::ServiceExt as _;
 
@@ -76,10 +76,17 @@ where
         routes: RwLock::new(None),
         status: RwLock::new(options.status),
     });
+    // Only the deployment's routes: mistral.rs's router also serves unload,
+    // reload, tune, system info and doctor, re-ISQ, responses, images and
+    // speech, none of which a deployment is for (some read files or reach the
+    // network), so they are never forwarded.
     let app = Router::new()
         .route("/health", get(health))
         .route("/deployctl/status", get(status))
-        .fallback(forward)
+        .route("/v1/chat/completions", post(forward))
+        .route("/v1/completions", post(forward))
+        .route("/v1/models", get(forward))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(options.api_key),
             auth::require_key,
@@ -116,6 +123,9 @@ where
         Some(Ok(engine)) => {
             let routes = mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder::new()
                 .with_mistralrs(engine)
+                // No origin may read responses from a web page: mistral.rs
+                // allows any by default.
+                .with_allowed_origins(Vec::new())
                 .build()
                 .await
                 .map_err(|e| Failure::Serve(format!("{e:#}")))?
@@ -192,7 +202,21 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.status.read().await.clone()).into_response()
 }
 
-/// Everything else goes to mistral.rs's routes once they exist.
+/// A route the deployment does not serve, in OpenAI's error shape.
+async fn not_found(request: Request) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": {
+                "message": format!("`{} {}` is not a route of this deployment", request.method(), request.uri().path()),
+                "type": "not_found",
+            }
+        })),
+    )
+        .into_response()
+}
+
+/// The deployment's OpenAI routes go to mistral.rs's once they exist.
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let routes = shared.routes.read().await.clone();
     match routes {

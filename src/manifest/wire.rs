@@ -91,11 +91,13 @@ pub struct RawWorkload {
     /// Tokens per sequence (prompt and answer) the deployment must hold. Defaults to the
     /// model's context length.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    // 2^24 tokens: past any model's context, and small enough that the
+    // planner's sums stay exact.
+    #[schemars(range(min = 1, max = 16_777_216))]
     pub max_seq_len: Option<u64>,
     /// Sequences held in memory at once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 65_536))]
     pub max_batch_size: Option<u32>,
     /// Images per request. Multimodal models only.
     #[serde(skip_serializing_if = "Option::is_none")]

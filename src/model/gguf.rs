@@ -250,7 +250,20 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
         Some(Value::Int(n)) => u64::try_from(*n).ok(),
         _ => None,
     };
-    let need = |key: &str| uint(key).ok_or_else(|| format!("`{arch}.{key}` is missing"));
+    // Every shape number in range: zero layers or heads pass the header but
+    // panic mistral.rs at load, and huge ones overflow every sum after.
+    let need = |key: &str| -> Result<u64, Failure> {
+        let n = uint(key).ok_or_else(|| format!("`{arch}.{key}` is missing"))?;
+        let max = match key {
+            "block_count" => 10_000,
+            "context_length" => 1 << 32,
+            _ => 1 << 24,
+        };
+        if n == 0 || n > max {
+            return Err(format!("`{arch}.{key}` is {n}, not a model's (1 to {max})").into());
+        }
+        Ok(n)
+    };
     let hidden = need("embedding_length")?;
     let heads = need("attention.head_count")?;
     let vocab = uint("vocab_size")
@@ -272,8 +285,14 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
         layers: need("block_count")?,
         hidden,
         heads,
-        kv_heads: uint("attention.head_count_kv").unwrap_or(heads),
-        head_dim: uint("attention.key_length").unwrap_or(hidden / heads.max(1)),
+        kv_heads: match uint("attention.head_count_kv") {
+            Some(_) => need("attention.head_count_kv")?,
+            None => heads,
+        },
+        head_dim: match uint("attention.key_length") {
+            Some(_) => need("attention.key_length")?,
+            None => (hidden / heads).max(1),
+        },
         intermediate: need("feed_forward_length")?,
         vocab,
         max_position_embeddings: need("context_length")?,
@@ -434,5 +453,35 @@ pub(crate) mod tests {
             read_growing(&path, 1 << 10).unwrap_err(),
             "truncated header"
         );
+    }
+
+    /// Zero or absurd shape numbers are refused at the header: zero layers or
+    /// heads would pass and then panic mistral.rs, huge ones overflow.
+    #[test]
+    fn zero_or_absurd_shape_numbers_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (key, value) in [
+            ("block_count", 0u32),
+            ("attention.head_count", 0),
+            ("attention.head_count_kv", 0),
+            ("block_count", u32::MAX),
+        ] {
+            let path = dir.path().join("m.gguf");
+            let mut meta: Vec<(&str, u32)> = vec![
+                ("block_count", 1),
+                ("embedding_length", 32),
+                ("attention.head_count", 2),
+                ("feed_forward_length", 64),
+                ("context_length", 512),
+            ];
+            meta.retain(|(k, _)| *k != key);
+            meta.push((key, value));
+            write(&path, "llama", &meta, &[("token_embd.weight", &[3, 32], 8)]);
+            let err = read(&path).unwrap_err();
+            assert!(
+                err.contains(key) && err.contains("not a model's"),
+                "{key}: {err}"
+            );
+        }
     }
 }

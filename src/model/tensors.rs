@@ -50,11 +50,13 @@ impl StoredDtype {
     /// Bytes for `elements` elements of this type.
     pub fn bytes_for(self, elements: u64) -> u64 {
         match self {
-            StoredDtype::F32 => elements * 4,
-            StoredDtype::F16 | StoredDtype::Bf16 => elements * 2,
+            StoredDtype::F32 => elements.saturating_mul(4),
+            StoredDtype::F16 | StoredDtype::Bf16 => elements.saturating_mul(2),
             StoredDtype::F8 | StoredDtype::I8 => elements,
-            StoredDtype::Quantized { block, block_bytes } => elements.div_ceil(block) * block_bytes,
-            StoredDtype::Other { size } => elements * size,
+            StoredDtype::Quantized { block, block_bytes } => {
+                elements.div_ceil(block.max(1)).saturating_mul(block_bytes)
+            }
+            StoredDtype::Other { size } => elements.saturating_mul(size),
         }
     }
 }
@@ -70,7 +72,7 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn new(name: impl Into<String>, dims: Vec<u64>, dtype: StoredDtype) -> Tensor {
-        let bytes = dtype.bytes_for(dims.iter().product());
+        let bytes = dtype.bytes_for(dims.iter().fold(1u64, |n, d| n.saturating_mul(*d)));
         Tensor {
             name: name.into(),
             dims,
@@ -80,7 +82,8 @@ impl Tensor {
     }
 
     pub fn elements(&self) -> u64 {
-        self.dims.iter().product()
+        // Saturating: a header's dimensions are untrusted input.
+        self.dims.iter().fold(1u64, |n, d| n.saturating_mul(*d))
     }
 
     pub fn part(&self) -> Part {

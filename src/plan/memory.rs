@@ -48,7 +48,13 @@ pub struct Terms {
 
 impl Terms {
     pub fn total(&self) -> ByteSize {
-        ByteSize(self.weights.0 + self.kv_cache.0 + self.activations.0 + self.overhead.0)
+        ByteSize(
+            self.weights
+                .0
+                .saturating_add(self.kv_cache.0)
+                .saturating_add(self.activations.0)
+                .saturating_add(self.overhead.0),
+        )
     }
 }
 
@@ -241,8 +247,10 @@ impl Classified {
             _ => {}
         }
         match quant_block(q) {
-            Some((block, block_bytes)) if isq => self.elements.div_ceil(block) * block_bytes,
-            _ => self.elements * dtype_bytes(dtype),
+            Some((block, block_bytes)) if isq => {
+                self.elements.div_ceil(block).saturating_mul(block_bytes)
+            }
+            _ => self.elements.saturating_mul(dtype_bytes(dtype)),
         }
     }
 }
@@ -278,29 +286,38 @@ impl WeightTable {
                     let q = per_layer_q(i).unwrap_or(q);
                     let bytes = t.bytes(dtype, q, t.isq);
                     if t.split[usize::from(q != Quantization::None)] {
-                        table.sharded[i as usize] += bytes;
+                        table.sharded[i as usize] = table.sharded[i as usize].saturating_add(bytes);
                     } else {
-                        table.replicated[i as usize] += bytes;
+                        table.replicated[i as usize] =
+                            table.replicated[i as usize].saturating_add(bytes);
                     }
-                    table.layer_f32[i as usize] += match t.dtype {
+                    let f32 = match t.dtype {
                         StoredDtype::Quantized { .. } | StoredDtype::I8 => t.stored,
-                        _ => t.elements * 4,
+                        _ => t.elements.saturating_mul(4),
                     };
+                    table.layer_f32[i as usize] = table.layer_f32[i as usize].saturating_add(f32);
                 }
-                Part::Vision => table.vision += t.bytes(dtype, Quantization::None, false),
+                Part::Vision => {
+                    table.vision =
+                        table
+                            .vision
+                            .saturating_add(t.bytes(dtype, Quantization::None, false))
+                }
                 // mistral.rs's GGUF models dequantize the token embedding to
                 // f32 (candle's `dequantize`), and a tied output head loads the
                 // stored copy again.
                 Part::Embedding if t.gguf_embedding => {
-                    table.text_fixed += t.elements * 4
-                        + if shape.text.tie_word_embeddings {
-                            t.stored
-                        } else {
-                            0
-                        }
+                    let tied = if shape.text.tie_word_embeddings {
+                        t.stored
+                    } else {
+                        0
+                    };
+                    table.text_fixed = table
+                        .text_fixed
+                        .saturating_add(t.elements.saturating_mul(4).saturating_add(tied))
                 }
                 Part::Layer(_) | Part::Embedding | Part::LmHead | Part::FinalNorm | Part::Other => {
-                    table.text_fixed += t.bytes(dtype, q, t.isq)
+                    table.text_fixed = table.text_fixed.saturating_add(t.bytes(dtype, q, t.isq))
                 }
             }
         }
@@ -308,15 +325,17 @@ impl WeightTable {
     }
 
     pub fn layer(&self, i: usize) -> u64 {
-        self.sharded[i] + self.replicated[i]
+        self.sharded[i].saturating_add(self.replicated[i])
     }
 
     pub fn all_layers(&self) -> u64 {
-        (0..self.sharded.len()).map(|i| self.layer(i)).sum()
+        (0..self.sharded.len()).fold(0u64, |n, i| n.saturating_add(self.layer(i)))
     }
 
     pub fn total(&self) -> u64 {
-        self.all_layers() + self.text_fixed + self.vision
+        self.all_layers()
+            .saturating_add(self.text_fixed)
+            .saturating_add(self.vision)
     }
 }
 
@@ -381,9 +400,22 @@ pub fn paged_blocks(
     layers: u64,
     elements: u64,
 ) -> u64 {
-    const MIB: u64 = 1 << 20;
+    const MIB: u128 = 1 << 20;
+    // In u128: the product of four untrusted numbers.
+    let (tokens, dtype_size, block_size, layers, elements) = (
+        u128::from(tokens),
+        u128::from(dtype_size.max(1)),
+        u128::from(block_size.max(1)),
+        u128::from(layers.max(1)),
+        u128::from(elements.max(1)),
+    );
     let mb = tokens * dtype_size * layers * elements / MIB;
-    mb * MIB / dtype_size / block_size / layers.max(1) / elements.max(1)
+    saturate(mb * MIB / dtype_size / block_size / layers / elements)
+}
+
+/// A u128 figure as u64 bytes, saturating: past 16 EiB nothing fits anyway.
+fn saturate(x: u128) -> u64 {
+    u64::try_from(x).unwrap_or(u64::MAX)
 }
 
 /// KV-cache bytes of one layer for the whole workload.
@@ -411,9 +443,9 @@ pub fn kv_per_layer(
                 elements,
             ) * settings.block_size
         }
-        Cache::Growing => w.seq_len.div_ceil(512) * 512 * w.batch,
+        Cache::Growing => w.seq_len.div_ceil(512).saturating_mul(512 * w.batch),
     };
-    elements * bytes * tokens
+    saturate(u128::from(elements) * u128::from(bytes) * u128::from(tokens))
 }
 
 /// Bytes of a hybrid's recurrent state on the device that holds it (the
@@ -427,14 +459,15 @@ pub fn recurrent_bytes(shape: &ModelShape, w: &Workload, dtype: DType, cache: Ca
     let Some(r) = &shape.text.recurrent else {
         return 0;
     };
-    let per_sequence = r.layers * (r.conv + r.state) * dtype_bytes(dtype);
+    let x = u128::from;
+    let per_sequence = x(r.layers) * (x(r.conv) + x(r.state)) * x(dtype_bytes(dtype));
     let slots = w.batch.next_power_of_two().max(4);
     let growing = if slots > 4 { slots / 2 } else { 0 };
     let snapshots = match (cache, shape.modality) {
         (Cache::Paged, crate::model::Modality::Text) => 16 * 8,
         _ => 0,
     };
-    (slots + growing + snapshots) * per_sequence
+    saturate(x(slots + growing + snapshots) * per_sequence)
 }
 
 /// Peak activation bytes of prefill on a device that holds decoder layers,
@@ -447,36 +480,35 @@ pub fn activations(
     first: bool,
     settings: &Settings,
 ) -> u64 {
+    // In u128: products of untrusted config numbers and the workload.
+    let x = u128::from;
     let t = &shape.text;
-    let b = dtype_bytes(dtype);
-    let heads = t.heads / shards.max(1);
-    let kv_heads = t.kv_heads.div_ceil(shards).max(1);
-    let inter = t.intermediate / shards.max(1);
-    let s = w.seq_len;
+    let b = x(dtype_bytes(dtype));
+    let shards = shards.max(1);
+    let heads = x(t.heads / shards);
+    let kv_heads = x(t.kv_heads.div_ceil(shards).max(1));
+    let inter = x(t.intermediate / shards);
+    let (s, batch) = (x(w.seq_len), x(w.batch));
     // Residual stream, its norm, the attention output and q/k/v for all tokens.
-    let hidden = w.batch * s * (3 * t.hidden + (heads + 2 * kv_heads) * t.head_dim) * b;
+    let hidden = batch * s * (3 * x(t.hidden) + (heads + 2 * kv_heads) * x(t.head_dim)) * b;
     // Attention scores and their softmax for one query chunk against all keys,
     // and the causal mask mistral.rs materializes for the whole prompt
     // (`CausalMasker::make_causal_mask_matrix`, skipped under flash attention).
     let scores = if settings.flash_attention {
         0
     } else {
-        2 * w.batch * heads * s.min(settings.attention_chunk) * s * b + s * s * b
+        2 * batch * heads * s.min(x(settings.attention_chunk)) * s * b + s * s * b
     };
     // Gate and up projections of the MLP.
-    let dense = if t.intermediate > 0 {
-        2 * w.batch * s * inter * b
-    } else {
-        0
-    };
-    let mlp = dense.max(moe_activations(shape, w.batch * s, b, shards));
+    let dense = 2 * batch * s * inter * b;
+    let mlp = dense.max(moe_activations(shape, batch * s, b, shards));
     let mut peak = hidden + scores.max(mlp);
     if first {
         // Logits of the last position, in f32.
-        peak += w.batch * t.vocab * 4;
+        peak += batch * x(t.vocab) * 4;
         peak = peak.max(vision_activations(shape, w, dtype));
     }
-    peak
+    saturate(peak)
 }
 
 /// Peak of a sparse layer over `tokens` tokens: the router's f32 scores, and
@@ -485,36 +517,39 @@ pub fn activations(
 /// gate and up `[T·k, 2·I/t]`, their product `[T·k, I/t]` and the outputs
 /// `[T·k, H]`. Mixtral and PhiMoE loop over experts, one expert's tokens at a
 /// time (all of them, at worst). Shared experts add a dense MLP.
-fn moe_activations(shape: &ModelShape, tokens: u64, b: u64, shards: u64) -> u64 {
+fn moe_activations(shape: &ModelShape, tokens: u128, b: u128, shards: u64) -> u128 {
+    let x = u128::from;
     let t = &shape.text;
     let Some(moe) = &t.moe else {
         return 0;
     };
     let family = Family::of(&shape.architecture);
-    let width = match family {
+    let width = x(match family {
         Family::GptOss => moe.expert_intermediate,
-        _ => moe.expert_intermediate / shards.max(1),
-    };
-    let chosen = match family {
+        _ => moe.expert_intermediate / shards,
+    });
+    let chosen = x(match family {
         Family::Mixtral | Family::PhiMoe => 1,
         _ => moe.active,
-    };
-    let router = tokens * moe.experts * 4 + tokens * moe.active * 8;
-    let experts = tokens * chosen * (3 * width + t.hidden) * b;
-    let shared = 2 * tokens * (moe.shared_intermediate / shards.max(1)) * b;
+    });
+    let router = tokens * x(moe.experts) * 4 + tokens * x(moe.active) * 8;
+    let experts = tokens * chosen * (3 * width + x(t.hidden)) * b;
+    let shared = 2 * tokens * x(moe.shared_intermediate / shards) * b;
     router + experts + shared
 }
 
-fn vision_activations(shape: &ModelShape, w: &Workload, dtype: DType) -> u64 {
+fn vision_activations(shape: &ModelShape, w: &Workload, dtype: DType) -> u128 {
+    let x = u128::from;
     let (Some(v), true) = (&shape.vision, w.images > 0) else {
         return 0;
     };
     let Some((tokens, patches)) = shape.image_tokens(w.image_size.0, w.image_size.1) else {
         return 0;
     };
-    let b = dtype_bytes(dtype);
-    let n = w.batch * w.images;
-    let hidden = n * patches * 4 * v.hidden * b;
+    let (tokens, patches) = (x(tokens), x(patches));
+    let b = x(dtype_bytes(dtype));
+    let n = x(w.batch) * x(w.images);
+    let hidden = n * patches * 4 * x(v.hidden) * b;
     // The vision towers compute attention with plain matmuls, flash attention
     // or not (mistral.rs `vision_models/*/vision.rs`).
     let scores = match v.family {
@@ -528,14 +563,14 @@ fn vision_activations(shape: &ModelShape, w: &Workload, dtype: DType) -> u64 {
                 (true, VisionFamily::Qwen25Vl) => 2,
                 (true, _) => 1,
             };
-            2 * v.heads * total * total * b + masks * total * total * b
+            2 * x(v.heads) * total * total * b + masks * total * total * b
         }
         // SigLIP runs images as a batch, each attending over its own patches.
-        VisionFamily::Siglip => 2 * n * v.heads * patches * patches * b,
+        VisionFamily::Siglip => 2 * n * x(v.heads) * patches * patches * b,
     };
-    let mlp = 2 * n * patches * v.intermediate * b;
+    let mlp = 2 * n * patches * x(v.intermediate) * b;
     // The image tokens handed to the language model stay alive through prefill.
-    let handed = n * tokens * shape.text.hidden * b;
+    let handed = n * tokens * x(shape.text.hidden) * b;
     hidden + scores.max(mlp) + handed
 }
 
@@ -835,14 +870,14 @@ mod tests {
         let handed = 1369 * 2048 * 2;
         assert_eq!(
             vision_activations(&shape, &one, DType::Bf16),
-            hidden + scores + handed
+            u128::from(hidden + scores + handed)
         );
         // Two images: twice the patches in one attention, plus the two masks.
         let two = Workload { images: 2, ..one };
         let t = 2 * p;
         assert_eq!(
             vision_activations(&shape, &two, DType::Bf16),
-            2 * hidden + 2 * 16 * t * t * 2 + 2 * t * t * 2 + 2 * handed
+            u128::from(2 * hidden + 2 * 16 * t * t * 2 + 2 * t * t * 2 + 2 * handed)
         );
     }
 }

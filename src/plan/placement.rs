@@ -99,15 +99,18 @@ impl Pricing<'_> {
     fn stage_with(&self, kind: Kind, layers: &[u64], first: bool, cache: Cache) -> Terms {
         let shards = Self::shards(kind);
         let replicated_fixed = first || shards > 1;
-        let mut weights: u64 = layers
-            .iter()
-            .map(|l| {
-                let l = *l as usize;
-                self.weights.sharded[l].div_ceil(shards) + self.weights.replicated[l]
-            })
-            .sum();
+        let mut weights: u64 = layers.iter().fold(0u64, |n, l| {
+            let l = *l as usize;
+            n.saturating_add(
+                self.weights.sharded[l]
+                    .div_ceil(shards)
+                    .saturating_add(self.weights.replicated[l]),
+            )
+        });
         if replicated_fixed {
-            weights += self.weights.text_fixed + self.weights.vision;
+            weights = weights
+                .saturating_add(self.weights.text_fixed)
+                .saturating_add(self.weights.vision);
         }
         let kv = memory::kv_per_layer(
             self.shape,
@@ -117,12 +120,13 @@ impl Pricing<'_> {
             shards,
             self.settings,
             cache,
-        ) * layers.len() as u64
-            + if replicated_fixed {
-                memory::recurrent_bytes(self.shape, &self.workload, self.dtype, cache)
-            } else {
-                0
-            };
+        )
+        .saturating_mul(layers.len() as u64)
+        .saturating_add(if replicated_fixed {
+            memory::recurrent_bytes(self.shape, &self.workload, self.dtype, cache)
+        } else {
+            0
+        });
         let activations = if layers.is_empty() && !replicated_fixed {
             0
         } else {

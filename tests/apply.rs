@@ -537,8 +537,11 @@ fn the_tiny_checkpoint_runs_under_a_pipeline_plan() {
 }
 
 /// Rehearses a tiny MoE checkpoint under a two-GPU pipeline plan, checks it
-/// answers, and returns the planned weights and the memory the load added.
-fn rehearse_moe(arch: tiny_checkpoint::Arch) -> (u64, u64) {
+/// answers, that the plan counts at least `experts` bytes of experts, and that
+/// the memory the load added is what was planned: the weights and the
+/// runtime's own allocations (tokenizer, thread pools), never a fraction of
+/// the experts.
+fn rehearse_moe(arch: tiny_checkpoint::Arch, experts: u64) {
     let (dir, port) = tiny_manifest_of(arch, "[0, 1]", "strategy = \"pipeline\"\nlayers = [2, 2]");
     let mut d = Deployment::launch(dir, port, &REHEARSAL, &[]);
     assert_tiny_answers(&mut d);
@@ -550,50 +553,44 @@ fn rehearse_moe(arch: tiny_checkpoint::Arch) -> (u64, u64) {
         .map(|g| g["weights"].as_u64().unwrap())
         .sum();
     let measured = status["measured"][0]["measured"].as_u64().unwrap();
+    let ratio = measured as f64 / weights as f64;
     println!(
-        "tiny {arch:?}: planned weights {weights} bytes, the load added {measured} ({:.2}×)",
-        measured as f64 / weights as f64
+        "tiny {arch:?}: planned weights {weights} bytes, the load added {measured} ({ratio:.2}×)"
     );
-    stops_having_built_the_map(d, "pipeline over 2 GPUs");
-    (weights, measured)
-}
-
-/// A tiny Mixtral (8 experts of 1024, top-2) plans its experts, loads under
-/// a pipeline plan rehearsed on the CPU, and the memory the load added is
-/// what the plan put on the two GPUs. Pricing each layer as one dense MLP, as
-/// deployctl once did, would plan 0.02 GiB of weights against about 0.1.
-#[test]
-fn a_tiny_mixture_of_experts_runs_under_a_pipeline_plan_and_loads_what_was_planned() {
-    let (weights, measured) = rehearse_moe(tiny_checkpoint::Arch::Mixtral);
-    let experts = (tiny_checkpoint::LAYERS * tiny_checkpoint::EXPERTS * 3 * 256 * 1024 * 4) as u64;
     assert!(
         weights > experts,
         "planned {weights} bytes, experts alone are {experts}"
     );
-    // The load adds the weights and the runtime's own allocations (tokenizer,
-    // thread pools), but never a fraction of the experts.
-    let ratio = measured as f64 / weights as f64;
     assert!(
         (0.9..1.6).contains(&ratio),
         "measured {measured} against planned {weights}"
+    );
+    stops_having_built_the_map(d, "pipeline over 2 GPUs");
+}
+
+/// One expert's three f32 matrices of the tiny MoE checkpoints.
+const EXPERT_BYTES: usize = 3 * 256 * tiny_checkpoint::EXPERT_INTERMEDIATE * 4;
+
+/// A tiny Mixtral (8 experts of 1024, top-2, in all 4 layers) plans its
+/// experts, loads under a pipeline plan rehearsed on the CPU, and adds the
+/// memory planned. Pricing each layer as one dense MLP, as deployctl once
+/// did, would plan 0.02 GiB of weights against about 0.1.
+#[test]
+fn a_tiny_mixture_of_experts_runs_under_a_pipeline_plan_and_loads_what_was_planned() {
+    rehearse_moe(
+        tiny_checkpoint::Arch::Mixtral,
+        (tiny_checkpoint::LAYERS * tiny_checkpoint::EXPERTS * EXPERT_BYTES) as u64,
     );
 }
 
 /// The same for latent attention: a tiny DeepSeek V2 (q/kv latent
 /// projections, a dense first layer, 8 stacked routed experts and a shared
-/// one) loads and answers on the CPU as planned.
+/// one in the other 3).
 #[test]
 fn a_tiny_latent_attention_model_runs_under_a_pipeline_plan_and_loads_what_was_planned() {
-    let (weights, measured) = rehearse_moe(tiny_checkpoint::Arch::DeepSeekV2);
-    let experts = (3 * tiny_checkpoint::EXPERTS * 3 * 256 * 1024 * 4) as u64;
-    assert!(
-        weights > experts,
-        "planned {weights} bytes, experts alone are {experts}"
-    );
-    let ratio = measured as f64 / weights as f64;
-    assert!(
-        (0.9..1.6).contains(&ratio),
-        "measured {measured} against planned {weights}"
+    rehearse_moe(
+        tiny_checkpoint::Arch::DeepSeekV2,
+        (3 * tiny_checkpoint::EXPERTS * EXPERT_BYTES) as u64,
     );
 }
 

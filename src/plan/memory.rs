@@ -579,15 +579,14 @@ mod tests {
     use super::*;
     use crate::model::Tensor;
 
+    /// A catalog model laid out from its config.
+    fn catalog(id: &str) -> ModelShape {
+        let text = crate::model::catalog::lookup(id).unwrap().1.unwrap();
+        crate::model::from_config(&serde_json::from_str(text).unwrap()).unwrap()
+    }
+
     fn llama_8b() -> ModelShape {
-        let json: serde_json::Value = serde_json::from_str(
-            crate::model::catalog::lookup("meta-llama/Llama-3.1-8B-Instruct")
-                .unwrap()
-                .1
-                .unwrap(),
-        )
-        .unwrap();
-        crate::model::from_config(&json).unwrap()
+        catalog("meta-llama/Llama-3.1-8B-Instruct")
     }
 
     #[test]
@@ -669,10 +668,7 @@ mod tests {
             // 27 layers × (kv_lora_rank 512 + qk_rope_head_dim 64)
             ("deepseek-ai/DeepSeek-V2-Lite-Chat", 27 * 576 * 2),
         ] {
-            let json: serde_json::Value =
-                serde_json::from_str(crate::model::catalog::lookup(id).unwrap().1.unwrap())
-                    .unwrap();
-            let shape = crate::model::from_config(&json).unwrap();
+            let shape = catalog(id);
             let elements = kv_elements_per_token(&shape, 1, Cache::Paged);
             assert_eq!(shape.text.layers * elements * 2, per_token, "{id}");
         }
@@ -735,14 +731,7 @@ mod tests {
 
     #[test]
     fn latent_attention_caches_the_latent_only_under_paged_attention() {
-        let json: serde_json::Value = serde_json::from_str(
-            crate::model::catalog::lookup("deepseek-ai/DeepSeek-V2-Lite-Chat")
-                .unwrap()
-                .1
-                .unwrap(),
-        )
-        .unwrap();
-        let shape = crate::model::from_config(&json).unwrap();
+        let shape = catalog("deepseek-ai/DeepSeek-V2-Lite-Chat");
         // kv_lora_rank 512 + qk_rope_head_dim 64, whole on every rank.
         assert_eq!(kv_elements_per_token(&shape, 1, Cache::Paged), 576);
         assert_eq!(kv_elements_per_token(&shape, 4, Cache::Paged), 576);
@@ -847,14 +836,7 @@ mod tests {
 
     #[test]
     fn qwen_vision_attention_spans_every_image_at_once() {
-        let json: serde_json::Value = serde_json::from_str(
-            crate::model::catalog::lookup("Qwen/Qwen2.5-VL-3B-Instruct")
-                .unwrap()
-                .1
-                .unwrap(),
-        )
-        .unwrap();
-        let shape = crate::model::from_config(&json).unwrap();
+        let shape = catalog("Qwen/Qwen2.5-VL-3B-Instruct");
         // 1024 px rounds up to 1036 (a multiple of 14 × 2): 74 × 74 = 5476 patches,
         // merged 2 × 2 into 1369 tokens.
         assert_eq!(shape.image_tokens(1024, 1024), Some((1369, 5476)));

@@ -420,3 +420,49 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// Whatever shape a key takes under `server.api_key`, in a file or an
+/// override, no output format shows it: not in a message, a label, a help or
+/// a source snippet.
+#[test]
+fn an_api_key_in_any_shape_is_never_printed() {
+    let secret = "sk-live-0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let head = "version = 1\n[model]\nsource = \"Qwen/Qwen2.5-7B-Instruct\"\n";
+    let files = [
+        format!("{head}[server]\napi_key = \"{secret}\"\n"),
+        format!("{head}[server]\napi_key = {{ literal = \"{secret}\" }}\n"),
+        format!("{head}[server]\napi_key = [\"{secret}\"]\n"),
+        format!("{head}[server]\napi_key = {{ env = \"{secret}\" }}\n"),
+        format!("{head}[server.api_key]\nvalue = \"{secret}\"\n"),
+        format!("{head}[server]\nport = 8080\napi_key = \"{secret}\"\nhost = 7\n"),
+    ];
+    let wrapped = format!("server.api_key={secret}\nsecond line");
+    let set = format!("server.api_key={secret}");
+    let mut runs: Vec<(String, Vec<String>)> = files.iter().map(|f| (f.clone(), vec![])).collect();
+    runs.push((head.to_owned(), vec!["--set".into(), set]));
+    runs.push((head.to_owned(), vec!["--set".into(), wrapped]));
+    for (i, (text, args)) in runs.iter().enumerate() {
+        let path = dir.path().join(format!("d{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        for format in ["human", "json", "github"] {
+            let out = deployctl()
+                .arg("validate")
+                .arg(&path)
+                .args(["--format", format])
+                .args(args)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{text} {args:?}: {all}");
+            assert!(
+                !all.contains("sk-live"),
+                "{text} {args:?} --format {format}:\n{all}"
+            );
+        }
+    }
+}

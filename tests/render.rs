@@ -61,3 +61,38 @@ fn a_plan_without_per_range_quantization_has_no_topology() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs no topology"));
 }
+
+/// A manifest with an API key renders a stock launch that cannot carry it:
+/// `render` and `apply --dry-run` say so on stderr, and keep stdout the launch.
+#[test]
+fn a_stock_launch_without_the_manifest_s_api_key_says_it_serves_unauthenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy.toml");
+    std::fs::write(
+        &manifest,
+        "version = 1\n[model]\nsource = \"Qwen/Qwen2.5-7B-Instruct\"\n\
+         [server]\napi_key = { env = \"DEPLOYCTL_API_KEY\" }\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["render", "--target", "mistralrs-cli"],
+        vec!["render", "--target", "mistralrs-toml"],
+        vec!["apply", "--dry-run"],
+    ] {
+        let out = Command::new(get_cargo_bin("deployctl"))
+            .args(&args[..1])
+            .arg(&manifest)
+            .args(&args[1..])
+            .args(["--gpus", "2x80GiB"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("serves without authentication"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("without authentication"));
+    }
+}

@@ -111,6 +111,9 @@ pub fn run(args: Args, color: bool) -> u8 {
     }
     let rendered = launch::render(&description);
     if args.dry_run {
+        if let Some(warning) = super::render::unauthenticated(&manifest) {
+            say(warning);
+        }
         outln!("{}", rendered.command_line());
         for r in &rendered.requires {
             outln!("# requires {r}");

@@ -71,6 +71,11 @@ pub fn run(args: Args, color: bool) -> u8 {
     }
     let description = launch::compile(&manifest, &planned.model.shape, plan);
     let rendered = launch::render(&description);
+    if matches!(args.target, Target::MistralrsCli | Target::MistralrsToml) {
+        if let Some(warning) = unauthenticated(&manifest) {
+            eprintln!("{warning}");
+        }
+    }
     match args.target {
         Target::MistralrsCli => outln!("{}", rendered.command_line()),
         Target::MistralrsToml => out!("{}", launch::config_file::render(&description)),
@@ -91,4 +96,14 @@ pub fn run(args: Args, color: bool) -> u8 {
         }
     }
     exit::OK
+}
+
+/// Said on stderr when the manifest has an API key that a stock `mistralrs`
+/// launch cannot carry: that server would answer anyone.
+pub fn unauthenticated(manifest: &crate::manifest::Manifest) -> Option<&'static str> {
+    manifest.server.api_key.is_some().then_some(
+        "warning: this launch serves without authentication: the stock `mistralrs` binary takes no \
+         API key, so `server.api_key` is not in it. Put it behind a proxy that checks \
+         `Authorization`, or run `deployctl apply`, which does.",
+    )
 }

@@ -12,6 +12,7 @@ use super::layers::{self, Layer, LayerKind};
 use super::normalize::normalize;
 use super::path::KeyPath;
 use super::provenance::Provenance;
+use super::secrets::Secrets;
 use super::structure::Schema;
 use super::validate::validate;
 use super::validated::Manifest;
@@ -96,6 +97,7 @@ impl Loader {
             .iter()
             .map(|d| d.source.path().to_path_buf())
             .collect();
+        let secrets = Secrets::find(&documents, overrides);
 
         // A file with a syntax error is not in `documents`; its keys are unknown,
         // so checking the others' values would only report guesses.
@@ -123,6 +125,7 @@ impl Loader {
             figment = figment.merge(layer);
         }
         if !files_ok || documents.is_empty() {
+            secrets.redact(&mut outcome.diagnostics);
             diagnostic::sort(&mut outcome.diagnostics);
             return outcome;
         }
@@ -142,6 +145,7 @@ impl Loader {
                 }
             }
         }
+        secrets.redact(&mut outcome.diagnostics);
         diagnostic::sort(&mut outcome.diagnostics);
         outcome
     }

@@ -13,6 +13,7 @@ mod normalize;
 mod path;
 mod provenance;
 pub mod schema;
+mod secrets;
 pub mod size;
 mod structure;
 mod validate;

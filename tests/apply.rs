@@ -381,6 +381,75 @@ fn only_the_deployment_s_routes_are_served_and_no_origin_may_read_them() {
     assert_eq!(code, Some(0));
 }
 
+/// POSTs `body` to `/v1/chat/completions`; the status and the parsed reply.
+fn post_chat(d: &Deployment, body: &str) -> (u16, serde_json::Value) {
+    let mut response = agent()
+        .post(&d.url("/v1/chat/completions"))
+        .content_type("application/json")
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// Requests stay within what the deployment is: a text model fetches no
+/// `image_url` (mistral.rs would, from any address, with no timeout), `n`
+/// is at most the sequences run at once, and a body past the limit is a 413.
+/// Each refusal is a 400 or 413 in OpenAI's error shape.
+#[test]
+fn requests_outside_the_deployment_are_refused_before_mistralrs_sees_them() {
+    let mut d = Deployment::start("max_seqs = 2\n", &[]);
+    d.wait_ready();
+    // A listener standing in for an internal service the image URL points at.
+    let bait = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bait.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/secret.png", bait.local_addr().unwrap());
+    let image = serde_json::json!({
+        "model": "smollm2", "max_tokens": 4,
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]}],
+    });
+    let (status, reply) = post_chat(&d, &image.to_string());
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no images")
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(bait.accept().is_err(), "the server fetched the image URL");
+    let many = serde_json::json!({
+        "model": "smollm2", "max_tokens": 4, "n": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    let (status, reply) = post_chat(&d, &many.to_string());
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 to 2")
+    );
+    let huge = format!(
+        "{{\"model\": \"smollm2\", \"pad\": \"{}\"}}",
+        "x".repeat(33 << 20)
+    );
+    let (status, _) = post_chat(&d, &huge);
+    assert_eq!(status, 413);
+    // The model still answers.
+    let (status, reply) = chat(&d, None);
+    assert_eq!(status, 200, "{reply}");
+    let (code, _, _) = d.stop();
+    assert_eq!(code, Some(0));
+}
+
 /// `deployctl apply deploy.toml ARGS…` in `dir`, which must fail before it
 /// loads anything: exit 1 and no panic. Returns its stderr.
 fn apply_fails(dir: &Path, args: &[&str]) -> String {

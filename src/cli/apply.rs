@@ -325,6 +325,12 @@ fn serve(serving: Serving<'_>) -> u8 {
         host: manifest.server.host.clone(),
         port: manifest.server.port,
         api_key,
+        limits: crate::server::Limits {
+            // Generous for inline images; mistral.rs's own default is 50 MB.
+            body_bytes: 32 << 20,
+            max_choices: u64::from(description.max_seqs.max(1)),
+            images: description.max_images.is_some(),
+        },
         grace: Duration::from_secs(grace),
         status: serde_json::json!({
             "deployment": name,

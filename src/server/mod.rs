@@ -3,7 +3,10 @@
 //! and API-key check, bound before the model loads and stopped gracefully.
 
 mod auth;
+mod guard;
 mod model_name;
+
+pub use guard::Limits;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +28,8 @@ pub struct Options {
     pub host: String,
     pub port: u16,
     pub api_key: Option<String>,
+    /// What one request may ask for.
+    pub limits: Limits,
     /// How long in-flight requests may run after SIGINT/SIGTERM.
     pub grace: Duration,
     /// The plan and launch, for `/deployctl/status`.
@@ -83,8 +88,20 @@ where
     let app = Router::new()
         .route("/health", get(health))
         .route("/deployctl/status", get(status))
-        .route("/v1/chat/completions", post(forward))
-        .route("/v1/completions", post(forward))
+        .route(
+            "/v1/chat/completions",
+            post(forward).layer(axum::middleware::from_fn_with_state(
+                Arc::new(options.limits.clone()),
+                guard::check,
+            )),
+        )
+        .route(
+            "/v1/completions",
+            post(forward).layer(axum::middleware::from_fn_with_state(
+                Arc::new(options.limits),
+                guard::check,
+            )),
+        )
         .route("/v1/models", get(forward))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,166 @@
+//! What a request may ask of the deployment, checked before mistral.rs sees
+//! it: a body of bounded size, no more choices (`n`) than the deployment runs
+//! sequences at once, and images only where the model takes them, inline.
+//! mistral.rs fetches an `image_url` it is given, `http(s)://` or `file://`,
+//! with no timeout, even for a text model: a request could make the server
+//! reach any address, or probe which files exist.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// The limits a deployment puts on requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted.
+    pub body_bytes: usize,
+    /// Most choices (`n`) one request may ask for: the sequences mistral.rs
+    /// runs at once.
+    pub max_choices: u64,
+    /// The model takes images.
+    pub images: bool,
+}
+
+pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limits.body_bytes).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than {} bytes",
+                limits.body_bytes
+            ),
+        );
+    };
+    // A body that is not JSON is mistral.rs's to reject, in its own words.
+    if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
+        if let Err(message) = allowed(&json, &limits) {
+            return error(StatusCode::BAD_REQUEST, message);
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Whether `request` keeps within `limits`, or why not.
+fn allowed(request: &Value, limits: &Limits) -> Result<(), String> {
+    if let Some(n) = request.get("n") {
+        match n.as_u64() {
+            Some(n) if (1..=limits.max_choices).contains(&n) => {}
+            _ => {
+                return Err(format!(
+                    "`n` must be from 1 to {}, the sequences this deployment runs at once",
+                    limits.max_choices
+                ));
+            }
+        }
+    }
+    for url in image_urls(request) {
+        if !limits.images {
+            return Err("this deployment's model takes no images".into());
+        }
+        if !url.starts_with("data:") {
+            return Err(
+                "images must be inline `data:` URLs: this deployment fetches no remote or local files"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every image URL in a chat request's messages: `image_url` parts (an
+/// object with `url`, or the URL itself) and `input_image` parts.
+fn image_urls(request: &Value) -> Vec<String> {
+    let mut urls = Vec::new();
+    let Some(messages) = request.get("messages").and_then(Value::as_array) else {
+        return urls;
+    };
+    for part in messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+    {
+        for key in ["image_url", "input_image", "image"] {
+            match part.get(key) {
+                Some(Value::String(url)) => urls.push(url.clone()),
+                Some(Value::Object(o)) => urls.push(
+                    o.get("url")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                Some(_) => urls.push(String::new()),
+                None => {}
+            }
+        }
+        if part
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.contains("image"))
+            && !["image_url", "input_image", "image"]
+                .iter()
+                .any(|k| part.get(*k).is_some())
+        {
+            urls.push(String::new());
+        }
+    }
+    urls
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "error": { "message": message, "type": "invalid_request_error" }
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn limits(images: bool) -> Limits {
+        Limits {
+            body_bytes: 1 << 20,
+            max_choices: 2,
+            images,
+        }
+    }
+
+    fn chat_with_image(url: &str) -> Value {
+        json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": url}},
+        ]}]})
+    }
+
+    #[test]
+    fn images_only_for_a_multimodal_model_and_only_inline() {
+        let inline = chat_with_image("data:image/png;base64,iVBORw0KGgo=");
+        assert!(allowed(&inline, &limits(false)).is_err());
+        assert!(allowed(&inline, &limits(true)).is_ok());
+        for url in ["http://169.254.169.254/latest", "file:///etc/shadow", ""] {
+            let err = allowed(&chat_with_image(url), &limits(true)).unwrap_err();
+            assert!(err.contains("inline"), "{url}: {err}");
+        }
+        let plain = json!({"messages": [{"role": "user", "content": "hi"}]});
+        assert!(allowed(&plain, &limits(false)).is_ok());
+    }
+
+    #[test]
+    fn no_more_choices_than_the_sequences_run_at_once() {
+        assert!(allowed(&json!({"n": 2}), &limits(false)).is_ok());
+        for n in [json!(3), json!(0), json!(-1), json!("2")] {
+            assert!(allowed(&json!({ "n": n }), &limits(false)).is_err(), "{n}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod files;
 pub mod inventory;
 pub mod launch;
 pub mod manifest;

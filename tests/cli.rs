@@ -466,3 +466,60 @@ fn an_api_key_in_any_shape_is_never_printed() {
         }
     }
 }
+
+/// Hostile files named by a manifest: a FIFO (which would block a read, and
+/// even an open, for ever), a device like /dev/zero (read until memory runs
+/// out) and a directory. Each is a diagnostic that says what the path is,
+/// within seconds.
+#[cfg(unix)]
+#[test]
+fn fifos_devices_and_directories_named_as_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let head = "version = 1\n[model]\nsource = \"Qwen/Qwen2.5-7B-Instruct\"\n";
+    let cases = [
+        (format!("extends = [\"pipe\"]\n{head}"), "is a FIFO"),
+        (format!("{head}config = \"pipe\"\n"), "is a FIFO"),
+        (format!("{head}config = \"/dev/zero\"\n"), "is a device"),
+        (format!("{head}tokenizer = \"/dev/zero\"\n"), "is a device"),
+        (
+            format!("{head}[parallelism]\nstrategy = \"manual\"\nmap_file = \"/dev/zero\"\n"),
+            "is a device",
+        ),
+        (format!("{head}config = \".\"\n"), "a folder"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("d{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let mut child = deployctl()
+            .args(["plan", "--gpus", "1x80GiB"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{text}: still running after 10 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{text}: expected `{expected}` in\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -214,18 +214,20 @@ fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, String>
                 "`server.api_key` reads environment variable `{var}`, which is unset or empty"
             )),
         },
-        Some(SecretSource::File(path)) => match std::fs::read_to_string(path) {
-            Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
-            Ok(_) => Err(format!(
-                "`server.api_key` file `{}` is empty",
-                path.display()
-            )),
-            Err(e) => Err(format!(
-                "cannot read `server.api_key` file `{}`: {}",
-                path.display(),
-                diagnostic::io_reason(&e)
-            )),
-        },
+        Some(SecretSource::File(path)) => {
+            match crate::files::read_text(path, crate::files::cap::SECRET) {
+                Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
+                Ok(_) => Err(format!(
+                    "`server.api_key` file `{}` is empty",
+                    path.display()
+                )),
+                Err(e) => Err(format!(
+                    "cannot read `server.api_key` file `{}`: {}",
+                    path.display(),
+                    diagnostic::io_reason(&e)
+                )),
+            }
+        }
     }
 }
 

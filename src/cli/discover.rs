@@ -56,5 +56,8 @@ pub fn manifests(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, DiscoverErro
 
 fn is_manifest_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "toml")
-        && std::fs::read_to_string(path).is_ok_and(|text| looks_like_manifest(&text))
+        // One that cannot be read is kept, so that `validate` reports it
+        // rather than skip it and pass.
+        && crate::files::read_text(path, crate::files::cap::MANIFEST)
+            .map_or(true, |text| looks_like_manifest(&text))
 }

@@ -74,7 +74,7 @@ impl Size {
 /// Reads an inventory file. Errors say file, line and what is wrong.
 pub fn read(path: &Path) -> Result<Inventory, String> {
     let shown = display_path(path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text(path, crate::files::cap::INVENTORY).map_err(|e| {
         format!(
             "cannot read `{shown}`: {}",
             crate::diagnostic::io_reason(&e)

@@ -164,7 +164,7 @@ impl Loader {
             Some((doc, span)) => doc.place(span.clone()),
             None => Place::File(path.to_path_buf()),
         };
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::files::read_text(path, crate::files::cap::MANIFEST) {
             Ok(text) => text,
             Err(e) => {
                 let (code, message) = match (&via, e.kind()) {

@@ -181,7 +181,7 @@ pub fn read(path: &Path) -> Result<ModelShape, String> {
 fn read_growing(path: &Path, first: u64) -> Result<ModelShape, String> {
     /// No real header comes near this; a corrupt length must not read 40 GB.
     const LIMIT: u64 = 1 << 28;
-    let file = std::fs::File::open(path).map_err(|e| crate::diagnostic::io_reason(&e))?;
+    let file = crate::files::open(path).map_err(|e| crate::diagnostic::io_reason(&e))?;
     let mut prefix = Vec::new();
     let mut want = first;
     loop {

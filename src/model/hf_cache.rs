@@ -19,7 +19,7 @@ pub fn hub_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
 /// The snapshot folder of `id` at `revision` (a branch, tag or commit).
 pub fn snapshot(hub: &Path, id: &str, revision: &str) -> Option<PathBuf> {
     let repo = hub.join(format!("models--{}", id.replace('/', "--")));
-    let commit = std::fs::read_to_string(repo.join("refs").join(revision))
+    let commit = crate::files::read_text(&repo.join("refs").join(revision), 4096)
         .map(|c| c.trim().to_owned())
         .unwrap_or_else(|_| revision.to_owned());
     let dir = repo.join("snapshots").join(commit);

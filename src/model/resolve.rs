@@ -253,9 +253,11 @@ fn from_directory(
 }
 
 fn from_config_file(path: &Path, origin: ShapeOrigin) -> Result<Resolved, ResolveError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ResolveError::Invalid {
-        origin: path.display().to_string(),
-        reason: crate::diagnostic::io_reason(&e),
+    let text = crate::files::read_text(path, crate::files::cap::CONFIG).map_err(|e| {
+        ResolveError::Invalid {
+            origin: path.display().to_string(),
+            reason: crate::diagnostic::io_reason(&e),
+        }
     })?;
     parse_config(&text, origin)
 }

@@ -53,7 +53,7 @@ pub fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, String> {
 
 /// The 8-byte length and the JSON header, and nothing of the data.
 fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = crate::files::open(path)?;
     let mut len = [0u8; 8];
     file.read_exact(&mut len)?;
     let n = u64::from_le_bytes(len);

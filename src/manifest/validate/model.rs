@@ -107,7 +107,7 @@ impl Checker<'_> {
         let p = path("model.tokenizer");
         let help = "point at the `tokenizer.json` saved with the model \
                     (`tokenizer.save_pretrained()` writes it)";
-        let text = match std::fs::read_to_string(file) {
+        let text = match crate::files::read_text(file, crate::files::cap::TOKENIZER) {
             Ok(text) => text,
             Err(e) => {
                 let at = self.value(&p);
@@ -176,10 +176,19 @@ impl Checker<'_> {
         };
         if written.is_relative() && !resolved.is_file() {
             let at = self.value(p);
-            let (what, label) = if resolved.is_dir() {
-                ("a folder", "not a file")
-            } else {
-                ("which does not exist", "no such file")
+            let (what, label) = match std::fs::metadata(&resolved) {
+                Ok(meta) if meta.is_dir() => ("a folder".to_owned(), "not a file"),
+                Ok(meta) => (
+                    format!("which is {}, not a regular file", crate::files::kind(&meta)),
+                    "not a regular file",
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    ("which does not exist".to_owned(), "no such file")
+                }
+                Err(e) => (
+                    format!("which cannot be read: {}", crate::diagnostic::io_reason(&e)),
+                    "unreadable",
+                ),
             };
             self.error(
                 Code::FileNotFound,

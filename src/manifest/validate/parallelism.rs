@@ -310,7 +310,7 @@ impl Checker<'_> {
     fn map_file(&mut self, text: &str, gpus: Option<&Vec<Gpu>>) -> Option<LayerMap> {
         let p = path("parallelism.map_file");
         let resolved = normalize(&self.provenance.base_dir(&p).join(text));
-        let content = match std::fs::read_to_string(&resolved) {
+        let content = match crate::files::read_text(&resolved, crate::files::cap::MAP) {
             Ok(c) => c,
             Err(e) => {
                 let at = self.value(&p);

@@ -328,6 +328,7 @@ fn serve(serving: Serving<'_>) -> u8 {
         port: manifest.server.port,
         api_key,
         limits: crate::server::Limits {
+            model: manifest.name.clone(),
             // Generous for inline images; mistral.rs's own default is 50 MB.
             body_bytes: 32 << 20,
             max_choices: u64::from(description.max_seqs.max(1)),

@@ -10,7 +10,7 @@ use figment::{Metadata, Profile, Provider, Source};
 
 use super::path::KeyPath;
 use super::structure::Schema;
-use crate::diagnostic::{Diagnostic, Place};
+use crate::diagnostic::{Code, Diagnostic, Place};
 
 /// Prefix of the environment variables that override manifest keys.
 pub const ENV_PREFIX: &str = "DEPLOYCTL_";
@@ -134,6 +134,28 @@ pub fn override_layer(
     place: Place,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Layer> {
+    // The format version and the file chain belong to the files: an override
+    // of either would be merged and then ignored.
+    if let Some(key @ ("version" | "extends")) = path
+        .dotted()
+        .split('.')
+        .next()
+        .map(str::to_owned)
+        .as_deref()
+    {
+        out.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                place,
+                format!("`{key}` can only be set in a manifest file, not overridden"),
+            )
+            .help(match key {
+                "version" => "write `version = 1` at the top of the manifest",
+                _ => "list the files to extend in the manifest's own `extends`",
+            }),
+        );
+        return None;
+    }
     let value = typed_value(schema, path, text);
     let problems = schema.check_override(path, &value, text);
     if !problems.is_empty() {

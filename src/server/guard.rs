@@ -17,6 +17,8 @@ use serde_json::Value;
 /// The limits a deployment puts on requests.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// The deployment's name: the one `model` a request may name.
+    pub model: String,
     /// Largest request body accepted.
     pub body_bytes: usize,
     /// Most choices (`n`) one request may ask for: the sequences mistral.rs
@@ -39,6 +41,14 @@ pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Ne
     };
     // A body that is not JSON is mistral.rs's to reject, in its own words.
     if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
+        if let Some(model) = json.get("model").and_then(Value::as_str) {
+            if model != limits.model {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("this deployment serves `{}`, not `{model}`", limits.model),
+                );
+            }
+        }
         if let Err(message) = allowed(&json, &limits) {
             return error(StatusCode::BAD_REQUEST, message);
         }
@@ -130,6 +140,7 @@ mod tests {
 
     fn limits(images: bool) -> Limits {
         Limits {
+            model: "m".into(),
             body_bytes: 1 << 20,
             max_choices: 2,
             images,

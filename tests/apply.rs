@@ -499,6 +499,10 @@ fn requests_outside_the_deployment_are_refused_before_mistralrs_sees_them() {
             .unwrap()
             .contains("serves `smollm2`")
     );
+    // mistral.rs's own rejections come in OpenAI's shape too.
+    let (status, reply) = post_chat(&d, "{\"model\": \"smollm2\", \"messages\": 7}");
+    assert!((400..500).contains(&status), "{status}: {reply}");
+    assert!(reply["error"]["message"].is_string(), "{reply}");
     let huge = format!(
         "{{\"model\": \"smollm2\", \"pad\": \"{}\"}}",
         "x".repeat(33 << 20)

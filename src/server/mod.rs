@@ -3,6 +3,7 @@
 //! and API-key check, bound before the model loads and stopped gracefully.
 
 mod auth;
+mod errors;
 mod guard;
 mod model_name;
 
@@ -149,7 +150,8 @@ where
                 .layer(axum::middleware::from_fn_with_state(
                     Arc::<str>::from(options.name),
                     model_name::rename,
-                ));
+                ))
+                .layer(axum::middleware::from_fn(errors::shape));
             *shared.routes.write().await = Some(routes);
             let measured = (options.on_ready)(started.elapsed());
             if let serde_json::Value::Object(map) = &mut *shared.status.write().await {

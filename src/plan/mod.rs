@@ -805,18 +805,13 @@ fn explain_misfit(
     let input = scope.input;
     let devices = scope.devices;
     let m = input.manifest;
-    let alternatives = || {
-        let mut help = Vec::new();
-        if let Some(s) = largest_context(scope, workload) {
-            help.push(format!("the largest `max_seq_len` that fits is {s}"));
-        }
-        if let Some(q) = smallest_quantization(scope, workload) {
-            help.push(format!("`quantization = \"{}\"` would fit", q.name()));
-        }
-        if let Some((n, label)) = gpus_needed(scope, workload) {
-            help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
-        }
-        help
+    // What would fit is the same for every device that does not: each answer
+    // replans the whole model many times, so it is worked out once.
+    let found = std::cell::OnceCell::new();
+    let alternatives = || -> Vec<String> {
+        found
+            .get_or_init(|| what_would_fit(scope, workload))
+            .clone()
     };
     if !placement.cpu_layers.is_empty() && !m.devices.cpu_offload && placement.kind != Kind::Cpu {
         let mut help = alternatives();
@@ -938,6 +933,22 @@ fn largest_context(scope: &Scope<'_>, w: Workload) -> Option<u64> {
         if fits(mid) { lo = mid } else { hi = mid - 1 }
     }
     (lo < w.seq_len).then_some(lo)
+}
+
+/// The changes with which the plan would fit: a shorter context, a
+/// quantization, more GPUs.
+fn what_would_fit(scope: &Scope<'_>, workload: Workload) -> Vec<String> {
+    let mut help = Vec::new();
+    if let Some(s) = largest_context(scope, workload) {
+        help.push(format!("the largest `max_seq_len` that fits is {s}"));
+    }
+    if let Some(q) = smallest_quantization(scope, workload) {
+        help.push(format!("`quantization = \"{}\"` would fit", q.name()));
+    }
+    if let Some((n, label)) = gpus_needed(scope, workload) {
+        help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
+    }
+    help
 }
 
 /// How many GPUs like the roomiest one a pipeline needs, at the manifest's

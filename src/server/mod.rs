@@ -86,23 +86,12 @@ where
     // reload, tune, system info and doctor, re-ISQ, responses, images and
     // speech, none of which a deployment is for (some read files or reach the
     // network), so they are never forwarded.
+    let checked = axum::middleware::from_fn_with_state(Arc::new(options.limits), guard::check);
     let app = Router::new()
         .route("/health", get(health))
         .route("/deployctl/status", get(status))
-        .route(
-            "/v1/chat/completions",
-            post(forward).layer(axum::middleware::from_fn_with_state(
-                Arc::new(options.limits.clone()),
-                guard::check,
-            )),
-        )
-        .route(
-            "/v1/completions",
-            post(forward).layer(axum::middleware::from_fn_with_state(
-                Arc::new(options.limits),
-                guard::check,
-            )),
-        )
+        .route("/v1/chat/completions", post(forward).layer(checked.clone()))
+        .route("/v1/completions", post(forward).layer(checked))
         .route("/v1/models", get(forward))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

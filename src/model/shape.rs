@@ -336,7 +336,7 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
         Family::GptOss | Family::Mixtral | Family::PhiMoe => 0,
         _ => text_uint("intermediate_size", 9216)?,
     };
-    let text = TextShape {
+    let mut text = TextShape {
         layers,
         hidden,
         heads,
@@ -380,7 +380,6 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
         .value("torch_dtype")
         .and_then(Json::as_str)
         .map(str::to_owned);
-    let mut text = text;
     text.unread_keys = r.unread();
     Ok(ModelShape {
         architecture,
@@ -444,10 +443,12 @@ fn recurrent(r: &Reader<'_>, architecture: &str, layers: u64, hidden: u64) -> Op
                 r.uint("linear_value_head_dim")?,
             );
             let kernel = r.uint("linear_conv_kernel_dim").unwrap_or(4);
+            // Saturating: these numbers are unchecked config input.
+            let mul = |a: u64, b: u64| a.saturating_mul(b);
             Some(Recurrent {
                 layers: layers - layers / interval,
-                conv: (2 * nk * dk + nv * dv) * kernel,
-                state: nv * dk * dv,
+                conv: mul(mul(2, mul(nk, dk)).saturating_add(mul(nv, dv)), kernel),
+                state: mul(mul(nv, dk), dv),
             })
         }
         // `models/granite.rs`: `layer_types` marks Mamba layers; conv
@@ -463,12 +464,18 @@ fn recurrent(r: &Reader<'_>, architecture: &str, layers: u64, hidden: u64) -> Op
             let heads = r.uint("mamba_n_heads").unwrap_or(128).max(1);
             let groups = r.uint("mamba_n_groups").unwrap_or(1);
             let d_state = r.uint("mamba_d_state").unwrap_or(256);
-            let d_head = r.uint("mamba_d_head").unwrap_or(expand * hidden / heads);
+            let mul = |a: u64, b: u64| a.saturating_mul(b);
+            let d_head = r
+                .uint("mamba_d_head")
+                .unwrap_or(mul(expand, hidden) / heads);
             let d_conv = r.uint("mamba_d_conv").unwrap_or(4);
             (mamba > 0).then(|| Recurrent {
                 layers: mamba,
-                conv: (expand * hidden + 2 * groups * d_state) * d_conv,
-                state: heads * d_head * d_state,
+                conv: mul(
+                    mul(expand, hidden).saturating_add(mul(2, mul(groups, d_state))),
+                    d_conv,
+                ),
+                state: mul(mul(heads, d_head), d_state),
             })
         }
         _ => None,
@@ -567,6 +574,15 @@ fn moe(r: &Reader<'_>, family: Family, layers: u64) -> Result<Option<Moe>, Shape
             }
         }
     };
+    // Each expert is laid out as its own tensors: a count no model has would
+    // fill memory before the plan says anything.
+    let sparse = moe.sparse_layers.iter().filter(|s| **s).count() as u64;
+    if moe.experts.saturating_mul(sparse) > 1 << 20 {
+        return Err(ShapeError(format!(
+            "{} experts in each of {sparse} layers are more than any model has",
+            moe.experts
+        )));
+    }
     if moe.expert_intermediate > 1 << 20 {
         return Err(ShapeError(format!(
             "an expert width of {} is more than any model has",

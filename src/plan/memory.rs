@@ -729,6 +729,38 @@ mod tests {
         );
     }
 
+    /// Absurd hybrid and expert numbers in a config neither overflow nor fill
+    /// memory: the state saturates, and the expert count is refused.
+    #[test]
+    fn absurd_hybrid_and_expert_numbers_are_contained() {
+        let json = serde_json::json!({
+            "architectures": ["Qwen3NextForCausalLM"], "hidden_size": 2048,
+            "num_hidden_layers": 48, "num_attention_heads": 16, "intermediate_size": 5120,
+            "vocab_size": 151936, "max_position_embeddings": 262144,
+            "linear_num_key_heads": u64::MAX, "linear_num_value_heads": u64::MAX,
+            "linear_key_head_dim": u64::MAX, "linear_value_head_dim": 2,
+        });
+        let shape = crate::model::shape::from_config(&json).unwrap();
+        let w = Workload {
+            batch: 65_536,
+            seq_len: 1 << 24,
+            images: 0,
+            image_size: (0, 0),
+        };
+        assert_eq!(
+            recurrent_bytes(&shape, &w, DType::F32, Cache::Paged),
+            u64::MAX
+        );
+        let experts = serde_json::json!({
+            "architectures": ["MixtralForCausalLM"], "hidden_size": 64,
+            "num_hidden_layers": 10_000, "num_attention_heads": 4, "intermediate_size": 64,
+            "vocab_size": 32, "max_position_embeddings": 64,
+            "num_local_experts": 16_384, "num_experts_per_tok": 2,
+        });
+        let err = crate::model::shape::from_config(&experts).unwrap_err();
+        assert!(err.0.contains("more than any model has"), "{}", err.0);
+    }
+
     #[test]
     fn latent_attention_caches_the_latent_only_under_paged_attention() {
         let shape = catalog("deepseek-ai/DeepSeek-V2-Lite-Chat");

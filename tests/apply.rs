@@ -46,6 +46,11 @@ struct Deployment {
 impl Deployment {
     /// The quickstart model on the CPU, with `extra_toml` appended to `[server]`.
     fn start(extra_toml: &str, env: &[(&str, &str)]) -> Deployment {
+        Deployment::start_with(extra_toml, &[], env)
+    }
+
+    /// `start`, with `apply` given `args`.
+    fn start_with(extra_toml: &str, args: &[&str], env: &[(&str, &str)]) -> Deployment {
         let model = demo_model();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -58,7 +63,7 @@ impl Deployment {
             ),
         )
         .unwrap();
-        Deployment::launch(dir, port, &[], env)
+        Deployment::launch(dir, port, args, env)
     }
 
     /// `deployctl apply deploy.toml ARGS…` in `dir`.
@@ -72,6 +77,12 @@ impl Deployment {
         cmd.current_dir(dir.path())
             .args(["apply", "deploy.toml"])
             .args(args)
+            // No 503 period before the listener closes, unless a test asks.
+            .args(if args.iter().any(|a| a.starts_with("--drain")) {
+                &[][..]
+            } else {
+                &["--drain", "0"][..]
+            })
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -813,4 +824,370 @@ fn a_tensor_parallel_plan_cannot_be_rehearsed_on_the_cpu() {
         stderr.contains("cannot be rehearsed on the CPU"),
         "{stderr}"
     );
+}
+
+/// SIGTERM in the middle of the load (as Kubernetes sends it to a loading
+/// pod in every rollout) stops the process at once, with no process left.
+#[test]
+fn a_signal_during_the_load_stops_at_once() {
+    let d = Deployment::start("", &[]);
+    // Bound and loading: /health answers 503.
+    let start = Instant::now();
+    while agent()
+        .get(&d.url("/health"))
+        .call()
+        .map_or(true, |r| r.status() != 503)
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "never bound");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = d.child.id();
+    let (code, took, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        stderr.contains("stopped before the model was ready"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ready: smollm2"), "{stderr}");
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+}
+
+/// Sends a streamed chat of `max_tokens` on a thread; returns the events as
+/// they were received, once the stream ends, and a flag set at its first
+/// chunk.
+fn stream_in_background(
+    d: &Deployment,
+    max_tokens: u32,
+) -> (
+    std::thread::JoinHandle<(u16, String)>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = started.clone();
+    let url = d.url("/v1/chat/completions");
+    let handle = std::thread::spawn(move || {
+        let body = serde_json::json!({
+            "model": "smollm2", "max_tokens": max_tokens, "temperature": 0.0, "stream": true,
+            "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+        });
+        let Ok(mut response) = agent()
+            .post(&url)
+            .content_type("application/json")
+            .send(body.to_string())
+        else {
+            return (0, String::new());
+        };
+        let status = response.status().as_u16();
+        let mut reader = response.body_mut().as_reader();
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    text.extend_from_slice(&buf[..n]);
+                    if text.windows(5).any(|w| w == b"data:") {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+        (status, String::from_utf8_lossy(&text).into_owned())
+    });
+    (handle, started)
+}
+
+/// On SIGTERM the server drains: `/health` and new requests get 503 for the
+/// drain period while the listener still answers, then the listener closes;
+/// a stream still running when the grace period ends gets an error event,
+/// and the exit code says the drain was not clean.
+#[test]
+fn a_drain_answers_503_then_cuts_what_still_runs_with_an_error_event() {
+    let mut d = Deployment::start_with("", &["--drain", "2", "--grace", "2"], &[]);
+    d.wait_ready();
+    let (stream, started) = stream_in_background(&d, 400);
+    let start = Instant::now();
+    while !started.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no first chunk");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let signalled = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let health = agent().get(&d.url("/health")).call().unwrap();
+    assert_eq!(health.status(), 503);
+    let (status, reply) = chat(&d, None);
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(reply["error"]["message"], "the server is shutting down");
+    let (status, events) = stream.join().unwrap();
+    assert_eq!(status, 200);
+    let last = events.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("\"error\"") && last.contains("cut_at_shutdown"),
+        "the stream must end with an error event: {events}"
+    );
+    assert!(!events.contains("[DONE]"), "{events}");
+    // After the drain period nothing listens.
+    assert!(agent().get(&d.url("/health")).call().is_err());
+    let (code, _, stderr) = d.stop();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("1 request(s) were still running when the grace period ended"),
+        "{stderr}"
+    );
+}
+
+/// CPU time the process has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A client that hangs up harms no other request: on a non-streamed chat,
+/// mistral.rs's engine used to panic on the answer no one received, failing
+/// the others. A streamed generation whose client hangs up is cancelled (the
+/// server goes idle); a non-streamed one runs to its end.
+#[test]
+fn a_client_that_hangs_up_harms_no_other_and_a_dropped_stream_is_cancelled() {
+    let mut d = Deployment::start("", &[]);
+    d.wait_ready();
+    let impatient = |stream: bool, max_tokens: u32| {
+        let url = d.url("/v1/chat/completions");
+        std::thread::spawn(move || {
+            let body = serde_json::json!({
+                "model": "smollm2", "max_tokens": max_tokens, "temperature": 0.0, "stream": stream,
+                "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+            });
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_millis(if stream {
+                    60_000
+                } else {
+                    1500
+                })))
+                .build()
+                .into();
+            let Ok(mut response) = agent
+                .post(&url)
+                .content_type("application/json")
+                .send(body.to_string())
+            else {
+                return true;
+            };
+            if !stream {
+                return response.body_mut().read_to_string().is_err();
+            }
+            // Hang up at the first chunk: mistral.rs cancels at the next.
+            let mut reader = response.body_mut().as_reader();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+                if seen.windows(5).any(|w| w == b"data:") {
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    let gone = impatient(false, 40);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, reply) = chat(&d, None);
+    assert_eq!(status, 200, "{reply}");
+    assert!(gone.join().unwrap(), "the impatient client got its answer");
+    // Wait for the abandoned generation to end.
+    let start = Instant::now();
+    while sample(&metrics_text(&d), "deployctl_requests_in_flight", &[]) > 0.0 {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let gone = impatient(true, 300);
+    assert!(gone.join().unwrap(), "the impatient client got its answer");
+    let pid = d.child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = cpu_ticks(pid) - before;
+    // Generating would use both cores: some 300 ticks in 1.5 s.
+    assert!(spent < 30, "still generating: {spent} ticks in 1.5 s");
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let closed = stderr
+        .lines()
+        .filter(|l| l.contains("(client closed)"))
+        .count();
+    assert_eq!(closed, 2, "{stderr}");
+}
+
+/// The value of `name` with `labels` in a Prometheus exposition; 0 when absent.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+fn metrics_text(d: &Deployment) -> String {
+    let mut page = agent().get(&d.url("/metrics")).call().unwrap();
+    assert_eq!(page.status(), 200);
+    page.body_mut().read_to_string().unwrap()
+}
+
+/// `/metrics` is Prometheus text whose counters move with the requests
+/// sent; every request gets an id (the client's, or a new one), echoed, and
+/// one JSON log line under `--log-format json`.
+#[test]
+fn metrics_move_with_requests_and_each_request_is_logged_with_its_id() {
+    let mut d = Deployment::start_with("", &["--log-format", "json"], &[]);
+    d.wait_ready();
+    let ok = [("route", "chat_completions"), ("status", "200")];
+    let before = metrics_text(&d);
+    assert_eq!(
+        sample(&before, "deployctl_state", &[("state", "ready")]),
+        1.0
+    );
+    assert!(sample(&before, "deployctl_memory_measured_bytes", &[]) > 0.0);
+    assert!(sample(&before, "deployctl_load_seconds", &[]) > 0.0);
+    let tokens_before = sample(&before, "deployctl_completion_tokens_total", &[]);
+    let (status, _) = chat(&d, None);
+    assert_eq!(status, 200);
+    let response = agent()
+        .post(&d.url("/v1/chat/completions"))
+        .content_type("application/json")
+        .header("X-Request-Id", "pr-review-42")
+        .send(r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}"#)
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "pr-review-42");
+    let (status, _) = post_chat(&d, r#"{"model": "other", "messages": []}"#);
+    assert_eq!(status, 404);
+    let after = metrics_text(&d);
+    assert_eq!(
+        sample(&after, "deployctl_requests_total", &ok)
+            - sample(&before, "deployctl_requests_total", &ok),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "deployctl_requests_total",
+            &[("route", "chat_completions"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert!(sample(&after, "deployctl_completion_tokens_total", &[]) > tokens_before);
+    assert!(after.contains("deployctl_time_to_first_token_seconds_bucket"));
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    // Every line is JSON, mistral.rs's loading steps included.
+    for line in stderr.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v["level"].is_string()),
+            "not a JSON log line: {line}"
+        );
+    }
+    assert!(stderr.contains("\"target\":\"mistralrs_core"), "{stderr}");
+    let logged: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &serde_json::Value| l["message"] == "request")
+        .collect();
+    assert_eq!(logged.len(), 3, "{stderr}");
+    let mine = logged
+        .iter()
+        .find(|l| l["request_id"] == "pr-review-42")
+        .unwrap();
+    assert_eq!(mine["status"], 200);
+    assert_eq!(mine["path"], "/v1/chat/completions");
+    assert!(mine["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(mine["latency_ms"].as_f64().unwrap() > 0.0);
+}
+
+/// Requests are held to the plan: prompt plus `max_tokens` within its
+/// `max_seq_len` (512 here), no more requests than the deployment runs and
+/// queues (429 with `Retry-After`), and no generation past the request
+/// timeout (504).
+#[test]
+fn requests_are_held_to_the_plan_s_context_capacity_and_time() {
+    let mut d = Deployment::start_with("max_seqs = 1\n", &["--request-timeout", "8"], &[]);
+    d.wait_ready();
+    let (status, reply) = post_chat(
+        &d,
+        r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":600}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 to 511"),
+        "{reply}"
+    );
+    let long = serde_json::json!({
+        "messages": [{"role": "user", "content": "word ".repeat(3000)}],
+        "max_tokens": 10,
+    });
+    let (status, reply) = post_chat(&d, &long.to_string());
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the prompt is ") && message.contains("context of 512 tokens"),
+        "{reply}"
+    );
+    // One running and one waiting are admitted; a third is refused.
+    let streams: Vec<_> = (0..2).map(|_| stream_in_background(&d, 400)).collect();
+    let start = Instant::now();
+    while sample(&metrics_text(&d), "deployctl_requests_in_flight", &[]) < 2.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never two in flight: {}",
+            metrics_text(&d)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let refused = agent()
+        .post(&d.url("/v1/chat/completions"))
+        .content_type("application/json")
+        .send(r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}"#)
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    // The streams pass the 8 s limit: each ends with an error event.
+    for (stream, _) in streams {
+        let (_, events) = stream.join().unwrap();
+        assert!(
+            events.trim_end().ends_with(r#""code":"timed_out"}}"#),
+            "{events}"
+        );
+    }
+    let (status, reply) = post_chat(
+        &d,
+        r#"{"messages":[{"role":"user","content":"Write a long story about a dragon."}],"max_tokens":300}"#,
+    );
+    assert_eq!(status, 504, "{reply}");
+    let (code, _, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
 }

@@ -37,9 +37,26 @@ pub struct Args {
     #[arg(long)]
     pub on_cpu: bool,
 
-    /// Seconds in-flight requests may run after SIGINT/SIGTERM.
+    /// Seconds `/health` answers 503 after SIGINT/SIGTERM, while the listener
+    /// still answers, so that load balancers stop sending requests first.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub drain: u64,
+
+    /// Seconds in-flight requests may then run before they are cut, a
+    /// stream with an error event. A second signal cuts at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
+
+    /// Seconds one generation may take, streamed or not: past it a
+    /// non-streamed request gets 504, a stream an error event, and the
+    /// generation is cancelled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub request_timeout: u64,
+
+    /// The format of the server's own lines (one per request): `plain`, or
+    /// `json`, one object per line.
+    #[arg(long, value_name = "FORMAT", default_value = "plain", value_parser = ["plain", "json"])]
+    pub log_format: String,
 
     /// Override a key: `--set server.port=9000`. Repeatable.
     #[arg(long = "set", value_name = "TABLE.KEY=VALUE")]
@@ -143,7 +160,12 @@ pub fn run(args: Args, color: bool) -> u8 {
         manifest: &manifest,
         plan,
         api_key,
-        grace: args.grace,
+        timing: Timing {
+            drain: args.drain,
+            grace: args.grace,
+            request_timeout: args.request_timeout,
+        },
+        json_log: args.log_format == "json",
         worker,
         color,
     })
@@ -158,11 +180,19 @@ struct Serving<'a> {
     plan: &'a crate::plan::Plan,
     /// Never printed.
     api_key: Option<String>,
-    /// Seconds in-flight requests may run after SIGINT/SIGTERM.
-    grace: u64,
+    timing: Timing,
+    json_log: bool,
     /// A tensor-parallel rank started by mistral.rs: builds the model only.
     worker: bool,
     color: bool,
+}
+
+/// The serving stages' time limits, in seconds (see `Args`).
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
+struct Timing {
+    drain: u64,
+    grace: u64,
+    request_timeout: u64,
 }
 
 /// A tokenizer or chat template named by an absolute path that is not on
@@ -240,23 +270,6 @@ fn serve(_: Serving<'_>) -> u8 {
     exit::INVALID
 }
 
-/// mistral.rs reports its loading steps (layer placement, quantization,
-/// progress) through `tracing`; show them on stderr as `mistralrs serve` does.
-/// `RUST_LOG` overrides the filter.
-#[cfg(feature = "serve")]
-fn log_mistralrs(color: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("warn,mistralrs=info,mistralrs_core=info,mistralrs_quant=info")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(color)
-        .try_init();
-}
-
 #[cfg(feature = "serve")]
 fn serve(serving: Serving<'_>) -> u8 {
     use std::time::Duration;
@@ -266,7 +279,8 @@ fn serve(serving: Serving<'_>) -> u8 {
         manifest,
         plan,
         api_key,
-        grace,
+        timing,
+        json_log,
         worker,
         color,
     } = serving;
@@ -282,17 +296,26 @@ fn serve(serving: Serving<'_>) -> u8 {
     };
     if worker {
         // A tensor-parallel rank: build the same model, never return.
-        return match runtime.block_on(launch::in_process::load(description)) {
+        return match runtime.block_on(launch::in_process::load(description.clone())) {
             Ok(_) => exit::OK,
             Err(_) => exit::INVALID,
         };
     }
-    log_mistralrs(color);
+    let log = if json_log {
+        crate::server::LogFormat::Json
+    } else {
+        crate::server::LogFormat::Plain
+    };
+    crate::server::log::install(log, color);
     let loopback = ["127.0.0.1", "::1", "localhost"].contains(&manifest.server.host.as_str());
+    let say = move |level: &str, message: &str| crate::server::log::say(log, level, message);
     if !loopback && api_key.is_none() {
-        eprintln!(
-            "warning: serving on {} without an API key: anyone who can reach the port can use the model",
-            manifest.server.host
+        say(
+            "warn",
+            &format!(
+                "warning: serving on {} without an API key: anyone who can reach the port can use the model",
+                manifest.server.host
+            ),
         );
     }
     let strategy = match plan.strategy {
@@ -308,9 +331,12 @@ fn serve(serving: Serving<'_>) -> u8 {
     } else {
         ""
     };
-    eprintln!(
-        "loading {} ({strategy}{rehearsal}) with mistral.rs…",
-        manifest.name
+    say(
+        "info",
+        &format!(
+            "loading {} ({strategy}{rehearsal}) with mistral.rs…",
+            manifest.name
+        ),
     );
     let address = format!("http://{}:{}", manifest.server.host, manifest.server.port);
     let name = manifest.name.clone();
@@ -324,6 +350,7 @@ fn serve(serving: Serving<'_>) -> u8 {
     let before = crate::inventory::measure::resident(std::process::id()).unwrap_or_default();
     let options = crate::server::Options {
         name: manifest.name.clone(),
+        model_id: description.model_id.clone(),
         host: manifest.server.host.clone(),
         port: manifest.server.port,
         api_key,
@@ -333,35 +360,73 @@ fn serve(serving: Serving<'_>) -> u8 {
             body_bytes: 32 << 20,
             max_choices: u64::from(description.max_seqs.max(1)),
             images: description.max_images.is_some(),
+            max_seq_len: description.max_seq_len,
         },
-        grace: Duration::from_secs(grace),
+        connections: crate::server::ConnectionLimits {
+            connections: 1024,
+            header_timeout: Duration::from_secs(30),
+        },
+        max_seqs: description.max_seqs,
+        drain: Duration::from_secs(timing.drain),
+        grace: Duration::from_secs(timing.grace),
+        request_timeout: Duration::from_secs(timing.request_timeout.max(1)),
+        log,
         status: serde_json::json!({
             "deployment": name,
-            "loaded": false,
             "plan": plan,
-            "launch": description,
+            "launch": launch_without_paths(description),
         }),
-        on_ready: Box::new(move |took| {
-            let measured = super::measured::report(&planned, on_cpu, before);
-            eprintln!("{}", super::measured::table(&measured));
-            eprintln!(
-                "ready: {name} at {address} ({summary}), loaded in {:.2} s",
-                took.as_secs_f64()
+        measure: std::sync::Arc::new(move || super::measured::report(&planned, on_cpu, before)),
+        on_ready: Box::new(move |took, measured| {
+            say("info", &super::measured::table(measured));
+            say(
+                "info",
+                &format!(
+                    "ready: {name} at {address} ({summary}), loaded in {:.2} s",
+                    took.as_secs_f64()
+                ),
             );
-            serde_json::to_value(measured).unwrap_or_default()
         }),
     };
-    match runtime.block_on(crate::server::run(
+    let outcome = runtime.block_on(crate::server::run(
         options,
-        launch::in_process::load(description),
-    )) {
-        Ok(()) => {
-            eprintln!("stopped");
+        launch::in_process::load(description.clone()),
+    ));
+    // A load still running (stopped before it was ready) is not waited for.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(crate::server::Stopped::BeforeReady) => {
+            say("info", "stopped before the model was ready");
             exit::OK
         }
+        Ok(crate::server::Stopped::Drained) => {
+            say("info", "stopped: every request finished");
+            exit::OK
+        }
+        Ok(crate::server::Stopped::Cut { requests }) => {
+            say(
+                "warn",
+                &format!(
+                    "stopped: {requests} request(s) were still running when the grace period ended, and were cut"
+                ),
+            );
+            exit::CUT
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            say("error", &format!("error: {e}"));
             exit::INVALID
         }
     }
+}
+
+/// The launch for `/deployctl/status`, without the serving machine's paths.
+#[cfg(feature = "serve")]
+fn launch_without_paths(description: &launch::Description) -> serde_json::Value {
+    let mut value = serde_json::to_value(description).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut value {
+        for key in ["files", "tokenizer", "chat_template"] {
+            map.remove(key);
+        }
+    }
+    value
 }

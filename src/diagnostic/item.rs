@@ -159,8 +159,45 @@ impl Diagnostic {
     }
 
     fn shows_snippet(&self) -> bool {
-        !self.redact && matches!(self.place, Place::Span { .. })
+        let Place::Span { source, span } = &self.place else {
+            return false;
+        };
+        !self.redact
+            && std::iter::once(span)
+                .chain(self.notes.iter().map(|n| &n.span))
+                .all(|s| lines_are_short(source.text(), s))
     }
+}
+
+/// The longest source line a snippet shows. A longer one (minified or
+/// generated TOML) is left out, and the headline says where the problem is:
+/// a snippet would print the whole line, and miette cannot place a label past
+/// column 65,535.
+const SNIPPET_LINE_LIMIT: usize = 400;
+
+/// Whether the lines a snippet of `span` prints (its own and one either side)
+/// are all short enough to show.
+fn lines_are_short(text: &str, span: &Range<usize>) -> bool {
+    let clamp = |i: usize| {
+        let mut i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (start, end) = (clamp(span.start), clamp(span.end.max(span.start)));
+    // Back two line breaks from the start, forward two from the end.
+    let from = text[..start]
+        .rmatch_indices('\n')
+        .nth(1)
+        .map_or(0, |(i, _)| i + 1);
+    let to = text[end..]
+        .match_indices('\n')
+        .nth(1)
+        .map_or(text.len(), |(i, _)| end + i);
+    text[from..to]
+        .split('\n')
+        .all(|line| line.len() <= SNIPPET_LINE_LIMIT)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -233,5 +270,23 @@ impl miette::Diagnostic for Diagnostic {
             .iter()
             .map(|n| LabeledSpan::new_with_span(Some(n.text.clone()), n.span.clone()));
         Some(Box::new(std::iter::once(primary).chain(notes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_is_left_out_when_a_line_it_would_print_is_too_long() {
+        let long = "x".repeat(SNIPPET_LINE_LIMIT + 1);
+        let text = format!("a = 1\nb = 2\nc = 3\n{long}\n");
+        // `a`: its own line and `b` are short.
+        assert!(lines_are_short(&text, &(0..1)));
+        // `c`: the long line after it would be printed too.
+        assert!(!lines_are_short(&text, &(12..13)));
+        // On the long line itself, and past the end of the text.
+        assert!(!lines_are_short(&text, &(20..21)));
+        assert!(lines_are_short("a", &(5..9)));
     }
 }

@@ -181,7 +181,8 @@ pub fn set_environment(d: &Description) {
 }
 
 /// Loads the model as described and returns the engine the HTTP routes serve.
-pub async fn load(d: &Description) -> anyhow::Result<Arc<MistralRs>> {
+pub async fn load(d: Description) -> anyhow::Result<Arc<MistralRs>> {
+    let d = &d;
     let (pipeline, scheduler, config) = builder(d)?.build_pipeline().await?;
     let engine = config.engine_config;
     Ok(MistralRsBuilder::new(pipeline, scheduler, false, None)

@@ -26,7 +26,13 @@ pub struct Limits {
     pub max_choices: u64,
     /// The model takes images.
     pub images: bool,
+    /// The plan's `max_seq_len`: prompt and answer together.
+    pub max_seq_len: u64,
 }
+
+/// The request's body, parsed once, for the handler after the guard.
+#[derive(Clone)]
+pub struct Parsed(pub Value);
 
 pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
@@ -39,6 +45,7 @@ pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Ne
             ),
         );
     };
+    let mut parts = parts;
     // A body that is not JSON is mistral.rs's to reject, in its own words.
     if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
         if let Some(model) = json.get("model").and_then(Value::as_str) {
@@ -52,6 +59,7 @@ pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Ne
         if let Err(message) = allowed(&json, &limits) {
             return error(StatusCode::BAD_REQUEST, message);
         }
+        parts.extensions.insert(Parsed(json));
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -68,6 +76,21 @@ fn allowed(request: &Value, limits: &Limits) -> Result<(), String> {
                     limits.max_choices
                 ));
             }
+        }
+    }
+    for key in ["max_tokens", "max_completion_tokens"] {
+        let Some(asked) = request.get(key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        if !asked
+            .as_u64()
+            .is_some_and(|n| (1..limits.max_seq_len).contains(&n))
+        {
+            return Err(format!(
+                "`{key}` must be from 1 to {}: this deployment's context is {} tokens, prompt included",
+                limits.max_seq_len.saturating_sub(1),
+                limits.max_seq_len
+            ));
         }
     }
     for url in image_urls(request) {
@@ -144,6 +167,7 @@ mod tests {
             body_bytes: 1 << 20,
             max_choices: 2,
             images,
+            max_seq_len: 100,
         }
     }
 
@@ -165,6 +189,17 @@ mod tests {
         }
         let plain = json!({"messages": [{"role": "user", "content": "hi"}]});
         assert!(allowed(&plain, &limits(false)).is_ok());
+    }
+
+    #[test]
+    fn max_tokens_within_the_context() {
+        assert!(allowed(&json!({"max_tokens": 99}), &limits(false)).is_ok());
+        assert!(allowed(&json!({"max_tokens": null}), &limits(false)).is_ok());
+        for n in [json!(100), json!(0), json!(-1), json!(1.5), json!("9")] {
+            let err = allowed(&json!({ "max_tokens": n }), &limits(false)).unwrap_err();
+            assert!(err.contains("from 1 to 99"), "{n}: {err}");
+        }
+        assert!(allowed(&json!({"max_completion_tokens": 100}), &limits(false)).is_err());
     }
 
     #[test]

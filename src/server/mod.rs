@@ -1,13 +1,27 @@
-//! The HTTP server `apply` runs: mistral.rs's OpenAI-compatible routes (from
-//! `mistralrs-server-core`) behind deployctl's own `/health`, `/deployctl/status`
-//! and API-key check, bound before the model loads and stopped gracefully.
+//! The HTTP server `apply` runs: the deployment's OpenAI routes (mistral.rs's,
+//! from `mistralrs-server-core`) behind deployctl's own `/health`,
+//! `/deployctl/status` and `/metrics`, API-key check, request limits and
+//! logs; bound before the model loads, and drained on SIGINT or SIGTERM.
+//!
+//! A request passes, outermost first: `tracked` (id, log, metrics, time
+//! limit), `auth`, then on the generation routes `admission` (429 when full)
+//! and `guard` (body, model, `n`, images, `max_tokens`), then `forward`:
+//! 503 while loading or draining, the context check, and mistral.rs.
 
+mod admission;
 mod auth;
+mod context;
 mod errors;
 mod guard;
+mod listener;
+pub mod log;
+mod metrics;
 mod model_name;
+mod phase;
+mod tracked;
 
 pub use guard::Limits;
+pub use listener::ConnectionLimits;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,34 +29,67 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{RwLock, watch};
 use tower::ServiceExt as _;
 
-use mistralrs::core::MistralRs;
+use mistralrs::core::{MistralRs, ModelStatus};
+
+use crate::inventory::measure::Row;
+use metrics::Metrics;
+use phase::{CurrentPhase, Phase};
+
+pub use log::LogFormat;
+use log::say;
+
+/// Measures each device's memory for the deployment, planned beside held.
+pub type Measure = Arc<dyn Fn() -> Vec<Row> + Send + Sync>;
+
+/// Prints the ready line, given the load time and what was measured.
+pub type OnReady = Box<dyn FnOnce(Duration, &[Row]) + Send>;
 
 pub struct Options {
     /// The deployment's name: requests route by it, and responses carry it.
     pub name: String,
+    /// The id mistral.rs knows the model by.
+    pub model_id: String,
     pub host: String,
     pub port: u16,
     pub api_key: Option<String>,
     /// What one request may ask for.
     pub limits: Limits,
-    /// How long in-flight requests may run after SIGINT/SIGTERM.
+    pub connections: ConnectionLimits,
+    /// Sequences mistral.rs runs at once: as many again may wait.
+    pub max_seqs: u32,
+    /// How long `/health` answers 503 after SIGINT/SIGTERM before the
+    /// listener closes, so load balancers stop sending requests first.
+    pub drain: Duration,
+    /// How long in-flight requests may then run before they are cut.
     pub grace: Duration,
+    /// The longest one generation may take.
+    pub request_timeout: Duration,
+    pub log: LogFormat,
     /// The plan and launch, for `/deployctl/status`.
     pub status: serde_json::Value,
+    pub measure: Measure,
     /// Called once the model is loaded, with the load time: prints the ready
-    /// line and adds what it measured to the status.
-    pub on_ready: Box<dyn FnOnce(Duration) -> serde_json::Value + Send>,
+    /// line.
+    pub on_ready: OnReady,
 }
 
-struct Shared {
-    routes: RwLock<Option<Router>>,
-    status: RwLock<serde_json::Value>,
+/// How serving ended, when it ended without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A signal came before the model was ready. The load may still be
+    /// running on another thread: the process should exit now.
+    BeforeReady,
+    /// Every request finished within the grace period.
+    Drained,
+    /// The grace period ended with these generations still running; they
+    /// were ended with an error.
+    Cut { requests: i64 },
 }
 
 /// Why serving ended badly.
@@ -63,14 +110,56 @@ impl std::fmt::Display for Failure {
     }
 }
 
+struct Shared {
+    phase: CurrentPhase,
+    routes: RwLock<Option<Router>>,
+    engine: RwLock<Option<Arc<MistralRs>>>,
+    model_id: String,
+    max_seq_len: u64,
+    status: RwLock<serde_json::Value>,
+    metrics: Arc<Metrics>,
+    measure: Measure,
+}
+
+/// Counts SIGINT and SIGTERM from now on. One listener for the whole run:
+/// a listener made later would miss a signal that came before it.
+fn count_signals() -> std::io::Result<watch::Receiver<u32>> {
+    let (tx, rx) = watch::channel(0);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    Ok(rx)
+}
+
 /// Binds, serves 503 while `load` runs, then serves the model until SIGINT or
-/// SIGTERM; in-flight requests get `grace` to finish.
-pub async fn run<L>(options: Options, load: L) -> Result<(), Failure>
+/// SIGTERM, and drains: `drain` of 503 on `/health`, then `grace` for what is
+/// in flight. A second signal skips what is left of both.
+pub async fn run<L>(options: Options, load: L) -> Result<Stopped, Failure>
 where
-    L: Future<Output = anyhow::Result<Arc<MistralRs>>>,
+    L: Future<Output = anyhow::Result<Arc<MistralRs>>> + Send + 'static,
 {
+    let mut signals =
+        count_signals().map_err(|e| Failure::Serve(format!("cannot watch for signals: {e}")))?;
     let address = format!("{}:{}", options.host, options.port);
-    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
+    let tcp = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
         Failure::Bind(match e.kind() {
             std::io::ErrorKind::AddrInUse => {
                 format!("cannot listen on {address}: the port is in use")
@@ -78,136 +167,272 @@ where
             _ => format!("cannot listen on {address}: {e}"),
         })
     })?;
+    let metrics = Arc::new(Metrics::new());
     let shared = Arc::new(Shared {
+        phase: CurrentPhase::default(),
         routes: RwLock::new(None),
+        engine: RwLock::new(None),
+        model_id: options.model_id,
+        max_seq_len: options.limits.max_seq_len,
         status: RwLock::new(options.status),
+        metrics: metrics.clone(),
+        measure: options.measure,
     });
+    let (close_tx, close_rx) = watch::channel(false);
+    let (cut_tx, cut_rx) = watch::channel(false);
+    let app = app(
+        &shared,
+        options.limits,
+        options.api_key,
+        options.max_seqs,
+        tracked::Tracking {
+            metrics: metrics.clone(),
+            log: options.log,
+            cut: cut_rx,
+            request_timeout: options.request_timeout,
+        },
+    );
+    let mut server = tokio::spawn(listener::serve(tcp, app, close_rx, options.connections));
+
+    // On a task of its own: mistral.rs's load blocks the thread it runs on
+    // for most of its length, and a signal must be seen meanwhile.
+    let started = Instant::now();
+    let mut loading = tokio::spawn(load);
+    let engine = tokio::select! {
+        loaded = &mut loading => match loaded {
+            Ok(Ok(engine)) => engine,
+            Ok(Err(e)) => {
+                let _ = close_tx.send(true);
+                return Err(Failure::Load(format!("{e:#}")));
+            }
+            Err(e) => {
+                let _ = close_tx.send(true);
+                return Err(Failure::Load(format!("the load stopped: {e}")));
+            }
+        },
+        _ = signals.wait_for(|n| *n > 0) => {
+            let _ = close_tx.send(true);
+            return Ok(Stopped::BeforeReady);
+        }
+    };
+    let routes =
+        mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder::new()
+            .with_mistralrs(engine.clone())
+            // No origin may read responses from a web page: mistral.rs allows
+            // any by default.
+            .with_allowed_origins(Vec::new())
+            .build()
+            .await
+            .map_err(|e| Failure::Serve(format!("{e:#}")))?
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::<str>::from(options.name),
+                model_name::rename,
+            ))
+            .layer(axum::middleware::from_fn(errors::shape));
+    *shared.routes.write().await = Some(routes);
+    *shared.engine.write().await = Some(engine);
+    let took = started.elapsed();
+    let measured = (shared.measure)();
+    record_memory(&metrics, &measured);
+    metrics.load_seconds.set(took.as_secs_f64());
+    if let serde_json::Value::Object(map) = &mut *shared.status.write().await {
+        map.insert("load_seconds".into(), took.as_secs_f64().into());
+    }
+    shared.phase.set(Phase::Ready);
+    metrics.set_phase(Phase::Ready);
+    (options.on_ready)(took, &measured);
+    // What the load's table already warned of is not warned of again.
+    let warned = measured
+        .iter()
+        .filter(|r| r.warning.is_some())
+        .map(|r| r.device.clone())
+        .collect();
+    tokio::spawn(watch_memory(shared.clone(), options.log, warned));
+
+    tokio::select! {
+        _ = signals.wait_for(|n| *n > 0) => {}
+        // The listener stopped by itself.
+        _ = &mut server => return Err(Failure::Serve("the listener stopped".into())),
+    }
+    shared.phase.set(Phase::Draining);
+    metrics.set_phase(Phase::Draining);
+    say(
+        options.log,
+        "info",
+        &format!(
+            "draining: /health answers 503 for {} s, then requests in flight have {} s to finish",
+            options.drain.as_secs_f64(),
+            options.grace.as_secs_f64()
+        ),
+    );
+    tokio::select! {
+        () = tokio::time::sleep(options.drain) => {}
+        _ = signals.wait_for(|n| *n > 1) => {}
+    }
+    let _ = close_tx.send(true);
+    let finished = tokio::select! {
+        _ = &mut server => true,
+        () = tokio::time::sleep(options.grace) => false,
+        _ = signals.wait_for(|n| *n > 1) => false,
+    };
+    if finished {
+        return Ok(Stopped::Drained);
+    }
+    let requests = metrics.in_flight.get();
+    let _ = cut_tx.send(true);
+    // Cut streams end at once; what is left is dropped with the process.
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    Ok(Stopped::Cut { requests })
+}
+
+fn app(
+    shared: &Arc<Shared>,
+    limits: Limits,
+    api_key: Option<String>,
+    max_seqs: u32,
+    tracking: tracked::Tracking,
+) -> Router {
     // Only the deployment's routes: mistral.rs's router also serves unload,
     // reload, tune, system info and doctor, re-ISQ, responses, images and
     // speech, none of which a deployment is for (some read files or reach the
     // network), so they are never forwarded.
-    let checked = axum::middleware::from_fn_with_state(Arc::new(options.limits), guard::check);
-    let app = Router::new()
+    let checked = axum::middleware::from_fn_with_state(Arc::new(limits), guard::check);
+    let admitted = axum::middleware::from_fn_with_state(
+        Arc::new(admission::Admission::new(max_seqs, shared.metrics.clone())),
+        admission::admit,
+    );
+    let generate = || post(forward).layer(checked.clone()).layer(admitted.clone());
+    Router::new()
         .route("/health", get(health))
         .route("/deployctl/status", get(status))
-        .route("/v1/chat/completions", post(forward).layer(checked.clone()))
-        .route("/v1/completions", post(forward).layer(checked))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/chat/completions", generate())
+        .route("/v1/completions", generate())
         .route("/v1/models", get(forward))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(options.api_key),
+            Arc::new(api_key),
             auth::require_key,
         ))
-        .with_state(shared.clone());
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(tracking),
+            tracked::track,
+        ))
+        .with_state(shared.clone())
+}
 
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = tokio::spawn({
-        let mut stop_rx = stop_rx.clone();
-        async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        }
-    });
-
-    let started = Instant::now();
-    let loaded = tokio::select! {
-        result = load => Some(result),
-        () = shutdown_signal() => None,
+/// An error in OpenAI's shape, for the server's own refusals.
+fn unavailable(status: StatusCode, message: &str) -> Response {
+    let kind = match status {
+        StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
+        s if s.is_server_error() => "server_error",
+        _ => "invalid_request_error",
     };
-    match loaded {
-        None => {
-            let _ = stop_tx.send(true);
-            return finish(server, options.grace).await;
-        }
-        Some(Err(e)) => {
-            let _ = stop_tx.send(true);
-            let _ = finish(server, options.grace).await;
-            return Err(Failure::Load(format!("{e:#}")));
-        }
-        Some(Ok(engine)) => {
-            let routes = mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder::new()
-                .with_mistralrs(engine)
-                // No origin may read responses from a web page: mistral.rs
-                // allows any by default.
-                .with_allowed_origins(Vec::new())
-                .build()
-                .await
-                .map_err(|e| Failure::Serve(format!("{e:#}")))?
-                .layer(axum::middleware::from_fn_with_state(
-                    Arc::<str>::from(options.name),
-                    model_name::rename,
-                ))
-                .layer(axum::middleware::from_fn(errors::shape));
-            *shared.routes.write().await = Some(routes);
-            let measured = (options.on_ready)(started.elapsed());
-            if let serde_json::Value::Object(map) = &mut *shared.status.write().await {
-                map.insert("loaded".into(), true.into());
-                map.insert(
-                    "load_seconds".into(),
-                    started.elapsed().as_secs_f64().into(),
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": { "message": message, "type": kind } })),
+    )
+        .into_response()
+}
+
+fn record_memory(metrics: &Metrics, rows: &[Row]) {
+    for r in rows {
+        metrics.memory(&r.device, r.planned.0, r.measured.0);
+    }
+}
+
+/// Re-measures memory while serving, and warns once per device when it
+/// passes the plan by more than the margin.
+async fn watch_memory(
+    shared: Arc<Shared>,
+    log: LogFormat,
+    mut warned: std::collections::BTreeSet<String>,
+) {
+    const MARGIN: f64 = 1.10;
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let measure = shared.measure.clone();
+        let Ok(rows) = tokio::task::spawn_blocking(move || measure()).await else {
+            continue;
+        };
+        record_memory(&shared.metrics, &rows);
+        for r in &rows {
+            if r.measured.0 as f64 > r.planned.0 as f64 * MARGIN && warned.insert(r.device.clone())
+            {
+                say(
+                    log,
+                    "warn",
+                    &format!(
+                        "warning: {} holds {} MiB, more than 10 % past the {} MiB planned",
+                        r.device,
+                        r.measured.0 >> 20,
+                        r.planned.0 >> 20
+                    ),
                 );
-                map.insert("measured".into(), measured);
             }
         }
     }
-    tokio::select! {
-        () = shutdown_signal() => {}
-        _ = stop_rx.changed() => {}
-    }
-    let _ = stop_tx.send(true);
-    finish(server, options.grace).await
 }
 
-async fn finish(
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    grace: Duration,
-) -> Result<(), Failure> {
-    match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(Failure::Serve(e.to_string())),
-        Ok(Err(e)) => Err(Failure::Serve(e.to_string())),
-        // Requests still running after the grace period are cut off.
-        Err(_) => Ok(()),
-    }
+/// Whether the model is still loaded and its engine thread still running.
+fn engine_alive(engine: &MistralRs, model_id: &str) -> bool {
+    matches!(
+        engine.get_model_status(model_id),
+        Ok(Some(ModelStatus::Loaded))
+    ) && engine
+        .get_sender(Some(model_id))
+        .is_ok_and(|sender| !sender.is_closed())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-}
-
-/// 503 until the model is loaded, then 200: what load balancers and
-/// Kubernetes readiness probes expect.
+/// 200 while the model serves; 503 while it loads, while the server drains,
+/// and when the engine is gone: what load balancers and Kubernetes probes
+/// expect.
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.routes.read().await.is_some() {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading").into_response()
+    let unavailable = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    match shared.phase.get() {
+        Phase::Loading => unavailable("loading"),
+        Phase::Draining => unavailable("draining"),
+        Phase::Ready => match shared.engine.read().await.as_deref() {
+            Some(engine) if engine_alive(engine, &shared.model_id) => {
+                (StatusCode::OK, "ok").into_response()
+            }
+            _ => unavailable("the model's engine has stopped"),
+        },
     }
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(shared.status.read().await.clone()).into_response()
+    let mut status = shared.status.read().await.clone();
+    if let serde_json::Value::Object(map) = &mut status {
+        map.insert("state".into(), shared.phase.get().name().into());
+        map.insert(
+            "loaded".into(),
+            (shared.phase.get() != Phase::Loading).into(),
+        );
+        if shared.phase.get() != Phase::Loading {
+            let measure = shared.measure.clone();
+            let rows = tokio::task::spawn_blocking(move || measure())
+                .await
+                .unwrap_or_default();
+            record_memory(&shared.metrics, &rows);
+            map.insert(
+                "measured".into(),
+                serde_json::to_value(&rows).unwrap_or_default(),
+            );
+        }
+    }
+    axum::Json(status).into_response()
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// A route the deployment does not serve, in OpenAI's error shape.
@@ -226,18 +451,57 @@ async fn not_found(request: Request) -> Response {
 
 /// The deployment's OpenAI routes go to mistral.rs's once they exist.
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let phase = shared.phase.get();
     let routes = shared.routes.read().await.clone();
-    match routes {
-        Some(routes) => match routes.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        None => (
+    let engine = shared.engine.read().await.clone();
+    let (Phase::Ready, Some(routes), Some(engine)) = (phase, routes, engine) else {
+        let mut response = unavailable(
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "error": { "message": "the model is still loading", "type": "unavailable" }
-            })),
-        )
-            .into_response(),
+            if phase == Phase::Draining {
+                "the server is shutting down"
+            } else {
+                "the model is still loading"
+            },
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return response;
+    };
+    let (mut parts, body) = request.into_parts();
+    let chat = parts.uri.path() == "/v1/chat/completions";
+    let Some(guard::Parsed(mut json)) = parts.extensions.remove::<guard::Parsed>() else {
+        return detached(routes, Request::from_parts(parts, body)).await;
+    };
+    if let Err(refused) = context::fit(&engine, &mut json, chat, shared.max_seq_len).await {
+        return refused;
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = axum::body::Body::from(json.to_string());
+    detached(routes, Request::from_parts(parts, body)).await
+}
+
+/// Runs mistral.rs's handler on a task of its own, so that it keeps its
+/// receiver until the engine has answered even when the client has gone.
+///
+/// mistral.rs 0.8.1 cancels a sequence only when a streamed chunk cannot be
+/// sent (`pipeline/sampling.rs`: the failed send sets `StopReason::Canceled`).
+/// A non-streamed request has no such check: when its receiver is gone, the
+/// final send fails, the engine's error path `unwrap`s a second send to the
+/// same closed channel (`handle_pipeline_forward_error!`, `utils/mod.rs`), and
+/// the panic fails every other request in the batch while the engine
+/// restarts. Kept alive here, a non-streamed generation whose client left runs
+/// to its end (at most the context) and its answer is dropped. It is not
+/// asked of mistral.rs as a stream instead: 0.8.1 drops a stream's final
+/// chunk when the text ends inside a multi-byte character
+/// (`Sequence::peek_delta`), so the answer could not be completed.
+async fn detached(routes: Router, request: Request) -> Response {
+    match tokio::spawn(async move { routes.oneshot(request).await }).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => unavailable(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request's handler failed",
+        ),
     }
 }

@@ -1,0 +1,81 @@
+//! How many generations may be in the server at once: the sequences the
+//! deployment runs together, and as many again waiting in mistral.rs's queue.
+//! Past that, a request is answered 429 with `Retry-After` at once, instead of
+//! waiting without bound in a queue whose memory no plan covers.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::metrics::Metrics;
+
+pub struct Admission {
+    places: Arc<Semaphore>,
+    /// Sequences mistral.rs runs at once; admitted requests past them wait.
+    running: i64,
+    metrics: Arc<Metrics>,
+}
+
+impl Admission {
+    pub fn new(max_seqs: u32, metrics: Arc<Metrics>) -> Admission {
+        let running = max_seqs.max(1) as usize;
+        Admission {
+            places: Arc::new(Semaphore::new(running * 2)),
+            running: running as i64,
+            metrics,
+        }
+    }
+}
+
+/// A request's place among those admitted, held until its response ends
+/// (the tracked body keeps it).
+#[derive(Clone)]
+pub struct Admitted(#[allow(dead_code)] Arc<Place>);
+
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+    running: i64,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let now = self.metrics.in_flight.dec() - 1;
+        self.metrics.waiting.set((now - self.running).max(0));
+    }
+}
+
+pub async fn admit(
+    State(admission): State<Arc<Admission>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(permit) = admission.places.clone().try_acquire_owned() else {
+        admission.metrics.refused_busy.inc();
+        let mut response = super::unavailable(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the deployment is running and queueing as many requests as it allows; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    };
+    let now = admission.metrics.in_flight.inc() + 1;
+    admission
+        .metrics
+        .waiting
+        .set((now - admission.running).max(0));
+    let place = Admitted(Arc::new(Place {
+        _permit: permit,
+        metrics: admission.metrics.clone(),
+        running: admission.running,
+    }));
+    let mut response = next.run(request).await.into_response();
+    response.extensions_mut().insert(place);
+    response
+}

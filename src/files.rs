@@ -50,7 +50,7 @@ fn too_large(len: u64, max: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!(
-            "is {}, more than the {} such a file can be",
+            "is {:.2}, more than the {} such a file can be",
             byte_unit::Byte::from_u64(len).get_appropriate_unit(byte_unit::UnitType::Binary),
             byte_unit::Byte::from_u64(max).get_appropriate_unit(byte_unit::UnitType::Binary)
         ),

@@ -11,6 +11,14 @@ use crate::manifest::wire::{self, ByteSizeValue};
 
 impl Checker<'_> {
     pub(super) fn devices(&mut self, raw: wire::RawDevices) -> Option<Devices> {
+        let long_gpus = raw
+            .gpus
+            .as_ref()
+            .is_some_and(|l| !self.list_fits("devices.gpus", l.len()));
+        let long_limits = matches!(&raw.max_memory, Some(wire::MemoryLimit::PerGpu(l)) if !self.list_fits("devices.max_memory", l.len()));
+        if long_gpus || long_limits {
+            return None;
+        }
         let gpus = raw.gpus.as_ref().map(|list| {
             list.iter()
                 .enumerate()

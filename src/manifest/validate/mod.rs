@@ -19,6 +19,10 @@ use super::wire::RawManifest;
 use crate::diagnostic::{Code, Diagnostic, Place};
 
 /// Validates `raw`, the merged result of the layers in `provenance`.
+/// The most entries a per-GPU list may have: far more GPUs (or MIG slices)
+/// than one machine holds.
+const MAX_LIST: usize = 1024;
+
 pub fn validate(raw: &RawManifest, provenance: &Provenance) -> (Option<Manifest>, Vec<Diagnostic>) {
     let mut checker = Checker {
         provenance,
@@ -162,6 +166,24 @@ impl Checker<'_> {
             .with_label("expected `version = 1` in this file")
             .with_help("add `version = 1` as the first key of the file");
         }
+    }
+
+    /// Whether the list at `key`, of `len` entries, is short enough to check
+    /// entry by entry. A longer one (a generated file gone wrong, or hostile)
+    /// gets one error instead of one per entry.
+    fn list_fits(&mut self, key: &str, len: usize) -> bool {
+        if len <= MAX_LIST {
+            return true;
+        }
+        let at = self.value(&path(key));
+        self.error(
+            Code::InvalidValue,
+            at,
+            format!("`{key}` has {len} entries, more than the {MAX_LIST} any machine needs"),
+        )
+        .with_label("too many entries")
+        .with_help("list one entry per GPU");
+        false
     }
 
     fn name(&mut self, name: Option<&str>) -> Option<String> {

@@ -39,6 +39,17 @@ impl Checker<'_> {
                 ));
             }
         }
+        let long_layers = raw
+            .layers
+            .as_ref()
+            .is_some_and(|l| !self.list_fits("parallelism.layers", l.len()));
+        let long_map = raw
+            .map
+            .as_ref()
+            .is_some_and(|l| !self.list_fits("parallelism.map", l.len()));
+        if long_layers || long_map {
+            return None;
+        }
         let parallelism = match strategy {
             Strategy::Auto => Some(Parallelism::Auto),
             Strategy::Tensor => self.tensor(raw.tensor_size),

@@ -241,6 +241,7 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
         tensors.push(Tensor::new(name, dims, dtype));
     }
 
+    super::tensors::check_plausible(&tensors)?;
     let arch = match meta.get("general.architecture") {
         Some(Value::Text(a)) => a.clone(),
         _ => return Err("`general.architecture` is missing".into()),

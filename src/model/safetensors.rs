@@ -48,6 +48,7 @@ pub fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, String> {
             });
         }
     }
+    super::tensors::check_plausible(&tensors)?;
     Ok(tensors)
 }
 

@@ -168,6 +168,21 @@ fn get<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {
     json.get(key)
 }
 
+fn missing(key: &str) -> ShapeError {
+    ShapeError(format!("`{key}` is missing"))
+}
+
+/// A key that is set, but not to a whole number a count can be.
+fn not_a_count(key: &str, value: &Json) -> ShapeError {
+    let shown = value.to_string();
+    let shown = if shown.len() > 40 {
+        "a long value".to_owned()
+    } else {
+        format!("`{shown}`")
+    };
+    ShapeError(format!("`{key}` is {shown}, not a whole number"))
+}
+
 fn uint(json: &Json, key: &str) -> Option<u64> {
     get(json, key).and_then(Json::as_u64)
 }
@@ -242,8 +257,10 @@ impl<'a> Reader<'a> {
     }
 
     fn need(&self, key: &'static str) -> Result<u64, ShapeError> {
-        self.uint(key)
-            .ok_or_else(|| ShapeError(format!("`{key}` is missing")))
+        match self.value(key) {
+            None | Some(Json::Null) => Err(missing(key)),
+            Some(v) => v.as_u64().ok_or_else(|| not_a_count(key, v)),
+        }
     }
 
     /// Layout keys the config sets that were never read.
@@ -284,9 +301,11 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
     // defaults; fill those in from the library's published defaults.
     let gemma3 = model_type == "gemma3" || architecture.starts_with("Gemma3");
     let text_uint = |key: &'static str, gemma_default: u64| -> Result<u64, ShapeError> {
-        r.uint(key)
-            .or(if gemma3 { Some(gemma_default) } else { None })
-            .ok_or_else(|| ShapeError(format!("`{key}` is missing")))
+        match r.value(key) {
+            Some(v) if !v.is_null() => v.as_u64().ok_or_else(|| not_a_count(key, v)),
+            _ if gemma3 => Ok(gemma_default),
+            _ => Err(missing(key)),
+        }
     };
     let hidden = text_uint("hidden_size", 2304)?;
     let heads = text_uint("num_attention_heads", 8)?;
@@ -299,10 +318,18 @@ pub fn from_config(config: &Json) -> Result<ModelShape, ShapeError> {
         .or(if gemma3 { Some(256) } else { None })
         .unwrap_or(hidden / heads.max(1));
     let layers = text_uint("num_hidden_layers", 26)?;
-    if layers == 0 || heads == 0 || hidden == 0 {
-        return Err(ShapeError(
-            "layers, heads and hidden size must be positive".into(),
-        ));
+    for (key, value) in [
+        ("num_hidden_layers", layers),
+        ("num_attention_heads", heads),
+        ("hidden_size", hidden),
+        ("num_key_value_heads", kv_heads),
+        ("head_dim", head_dim),
+    ] {
+        if value == 0 {
+            return Err(ShapeError(format!(
+                "`{key}` is 0: a model has at least one"
+            )));
+        }
     }
     // Past these a config describes no real model, and sums over it would
     // overflow: refuse it rather than plan it.

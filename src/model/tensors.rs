@@ -81,6 +81,10 @@ impl Tensor {
         }
     }
 
+    /// Past this one tensor is no model's (the largest today are a few GiB):
+    /// a header claiming it is corrupt, and its sums would overflow.
+    pub const MAX_BYTES: u64 = 1 << 46;
+
     pub fn elements(&self) -> u64 {
         // Saturating: a header's dimensions are untrusted input.
         self.dims.iter().fold(1u64, |n, d| n.saturating_mul(*d))
@@ -177,4 +181,26 @@ mod tests {
         assert_eq!(q4k.bytes_for(4096 * 4096), 4096 * 4096 / 256 * 144);
         assert_eq!(q4k.bytes_for(257), 288);
     }
+}
+
+/// Refuses tensors a header cannot truly hold: one past `Tensor::MAX_BYTES`,
+/// or more than 2^50 bytes (a PiB) in all. Every sum the planner makes over
+/// what passes stays far inside `u64`.
+pub fn check_plausible(tensors: &[Tensor]) -> Result<(), String> {
+    let mut total: u64 = 0;
+    for t in tensors {
+        if t.bytes > Tensor::MAX_BYTES {
+            return Err(format!(
+                "tensor `{}` of shape {:?} would be {} bytes: no model's tensor is that large",
+                t.name, t.dims, t.bytes
+            ));
+        }
+        total = total.saturating_add(t.bytes);
+    }
+    if total > 1 << 50 {
+        return Err(format!(
+            "the tensors come to {total} bytes, more than a PiB: no model is that large"
+        ));
+    }
+    Ok(())
 }

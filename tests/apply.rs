@@ -258,6 +258,10 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
     assert_eq!(status_json["plan"]["strategy"]["kind"], "cpu");
     // mistral.rs picks a GGUF model's activation dtype; the launch says so.
     assert_eq!(status_json["launch"]["dtype"], "auto");
+    assert_eq!(
+        status_json["measured_at_load"][0]["device"],
+        "CPU (memory loaded)"
+    );
     let measured = &status_json["measured"][0];
     assert_eq!(measured["device"], "CPU (memory loaded)");
     assert!(measured["measured"].as_u64().unwrap() > 0);
@@ -698,7 +702,7 @@ fn rehearse_moe(arch: tiny_checkpoint::Arch, experts: u64) {
         .iter()
         .map(|g| g["weights"].as_u64().unwrap())
         .sum();
-    let measured = status["measured"][0]["measured"].as_u64().unwrap();
+    let measured = status["measured_at_load"][0]["measured"].as_u64().unwrap();
     let ratio = measured as f64 / weights as f64;
     println!(
         "tiny {arch:?}: planned weights {weights} bytes, the load added {measured} ({ratio:.2}×)"
@@ -1129,11 +1133,38 @@ fn metrics_move_with_requests_and_each_request_is_logged_with_its_id() {
 /// Requests are held to the plan: prompt plus `max_tokens` within its
 /// `max_seq_len` (512 here), no more requests than the deployment runs and
 /// queues (429 with `Retry-After`), and no generation past the request
-/// timeout (504).
+/// timeout (504). Pages of the origins `server.cors_origins` lists, and
+/// only those, may call.
 #[test]
 fn requests_are_held_to_the_plan_s_context_capacity_and_time() {
-    let mut d = Deployment::start_with("max_seqs = 1\n", &["--request-timeout", "8"], &[]);
+    let mut d = Deployment::start(
+        "max_seqs = 1\nrequest_timeout_seconds = 8\ncors_origins = [\"https://chat.example.com\"]\n",
+        &[],
+    );
     d.wait_ready();
+    // Only the listed origin may call from a page.
+    for (origin, allowed) in [
+        ("https://chat.example.com", true),
+        ("https://evil.example", false),
+    ] {
+        let preflight = agent()
+            .options(&d.url("/v1/chat/completions"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .call()
+            .unwrap();
+        let echoed = preflight.headers().get("access-control-allow-origin");
+        assert_eq!(
+            echoed.is_some_and(|o| o == origin),
+            allowed,
+            "{origin}: {:?}",
+            preflight.headers()
+        );
+    }
     let (status, reply) = post_chat(
         &d,
         r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":600}"#,

@@ -215,47 +215,102 @@ fn safetensors(header_len: Option<u64>, header: &str, data: usize) -> Vec<u8> {
     b
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+/// Runs `case` on every input, and fails with all that did not answer.
+fn every<T: std::fmt::Debug + Sync>(
+    inputs: Vec<T>,
+    case: impl Fn(&T) -> Result<(), String> + Sync,
+) {
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let chunks: Vec<&[T]> = inputs.chunks(inputs.len().div_ceil(4).max(1)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let case = &case;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|input| case(input).err().map(|e| format!("{input:?}: {e}")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs got no clean answer:\n{}",
+        failures.len(),
+        inputs.len(),
+        failures.join("\n")
+    );
+}
 
-    #[test]
-    fn configs_with_adversarial_numbers_get_diagnostics(
-        key in prop::sample::select(vec![
-            "hidden_size", "intermediate_size", "vocab_size", "num_hidden_layers",
-            "num_attention_heads", "num_key_value_heads", "head_dim",
-            "max_position_embeddings", "num_local_experts", "num_experts_per_tok",
-        ]),
-        value in prop::sample::select(adversarial()),
-    ) {
+const CONFIG_KEYS: [&str; 10] = [
+    "hidden_size",
+    "intermediate_size",
+    "vocab_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "num_local_experts",
+    "num_experts_per_tok",
+];
+
+/// Every layout key of a config, set to every adversarial value.
+#[test]
+fn configs_with_adversarial_numbers_get_diagnostics() {
+    let inputs: Vec<(&str, Value)> = CONFIG_KEYS
+        .iter()
+        .flat_map(|k| adversarial().into_iter().map(move |v| (*k, v)))
+        .collect();
+    every(inputs, |(key, value)| {
         let dir = tempfile::tempdir().unwrap();
         let mut config: Value = serde_json::from_str(BASE).unwrap();
-        config[key] = value;
+        config[*key] = value.clone();
         std::fs::create_dir(dir.path().join("m")).unwrap();
         std::fs::write(dir.path().join("m/config.json"), config.to_string()).unwrap();
         manifest(dir.path(), "m");
-        prop_assert_eq!(plan_answers(dir.path()), Ok(()), "{} = {}", key, config[key]);
-    }
+        plan_answers(dir.path())
+    });
+}
 
-    #[test]
-    fn gguf_headers_with_adversarial_numbers_get_diagnostics(
-        key in prop::sample::select(GGUF_KEYS.to_vec()),
-        number in prop::sample::select(gguf_numbers()),
-        kind in 0..3u8,
-    ) {
+/// Every shape field of a GGUF header, as every adversarial number, stored
+/// as an unsigned, a signed and a float value.
+#[test]
+fn gguf_headers_with_adversarial_numbers_get_diagnostics() {
+    let inputs: Vec<GgufValue> = gguf_numbers()
+        .into_iter()
+        .flat_map(|n| {
+            [
+                GgufValue::U64(n),
+                GgufValue::I32(n as i32),
+                GgufValue::F32(n as f32),
+            ]
+        })
+        .collect();
+    let inputs: Vec<(&str, GgufValue)> = GGUF_KEYS
+        .iter()
+        .flat_map(|k| inputs.iter().map(move |v| (*k, v.clone())))
+        .collect();
+    every(inputs, |(key, value)| {
         let dir = tempfile::tempdir().unwrap();
         let mut meta = base_gguf_meta();
-        let value = match kind {
-            0 => GgufValue::U64(number),
-            1 => GgufValue::I32(number as i32),
-            _ => GgufValue::F32(number as f32),
-        };
-        for entry in meta.iter_mut().filter(|(k, _)| *k == key) {
+        for entry in meta.iter_mut().filter(|(k, _)| k == key) {
             entry.1 = value.clone();
         }
         std::fs::write(dir.path().join("m.gguf"), gguf(&meta, &base_gguf_tensors())).unwrap();
         manifest(dir.path(), "m.gguf");
-        prop_assert_eq!(plan_answers(dir.path()), Ok(()), "{} = {:?}", key, value);
-    }
+        plan_answers(dir.path())
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn gguf_tensors_and_counts_with_adversarial_numbers_get_diagnostics(

@@ -39,24 +39,26 @@ pub struct Args {
 
     /// Seconds `/health` answers 503 after SIGINT/SIGTERM, while the listener
     /// still answers, so that load balancers stop sending requests first.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub drain: u64,
+    /// Default: `server.drain_seconds` (5).
+    #[arg(long, value_name = "SECONDS")]
+    pub drain: Option<u32>,
 
     /// Seconds in-flight requests may then run before they are cut, a
-    /// stream with an error event. A second signal cuts at once.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub grace: u64,
+    /// stream with an error event. A second signal cuts at once. Default:
+    /// `server.grace_seconds` (10).
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<u32>,
 
     /// Seconds one generation may take, streamed or not: past it a
-    /// non-streamed request gets 504, a stream an error event, and the
-    /// generation is cancelled.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    pub request_timeout: u64,
+    /// non-streamed request gets 504 and a stream an error event. Default:
+    /// `server.request_timeout_seconds` (600).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_timeout: Option<u32>,
 
-    /// The format of the server's own lines (one per request): `plain`, or
-    /// `json`, one object per line.
-    #[arg(long, value_name = "FORMAT", default_value = "plain", value_parser = ["plain", "json"])]
-    pub log_format: String,
+    /// The format of the server's lines: `plain`, or `json`, one object per
+    /// line, mistral.rs's included. Default: `server.log_format` (`plain`).
+    #[arg(long, value_name = "FORMAT", value_parser = ["plain", "json"])]
+    pub log_format: Option<String>,
 
     /// Override a key: `--set server.port=9000`. Repeatable.
     #[arg(long = "set", value_name = "TABLE.KEY=VALUE")]
@@ -161,11 +163,16 @@ pub fn run(args: Args, color: bool) -> u8 {
         plan,
         api_key,
         timing: Timing {
-            drain: args.drain,
-            grace: args.grace,
-            request_timeout: args.request_timeout,
+            drain: args.drain.unwrap_or(manifest.server.drain_seconds),
+            grace: args.grace.unwrap_or(manifest.server.grace_seconds),
+            request_timeout: args
+                .request_timeout
+                .unwrap_or(manifest.server.request_timeout_seconds),
         },
-        json_log: args.log_format == "json",
+        json_log: match args.log_format.as_deref() {
+            Some(format) => format == "json",
+            None => manifest.server.log_format == crate::manifest::values::LogFormat::Json,
+        },
         worker,
         color,
     })
@@ -190,9 +197,9 @@ struct Serving<'a> {
 /// The serving stages' time limits, in seconds (see `Args`).
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
 struct Timing {
-    drain: u64,
-    grace: u64,
-    request_timeout: u64,
+    drain: u32,
+    grace: u32,
+    request_timeout: u32,
 }
 
 /// A tokenizer or chat template named by an absolute path that is not on
@@ -367,9 +374,10 @@ fn serve(serving: Serving<'_>) -> u8 {
             header_timeout: Duration::from_secs(30),
         },
         max_seqs: description.max_seqs,
-        drain: Duration::from_secs(timing.drain),
-        grace: Duration::from_secs(timing.grace),
-        request_timeout: Duration::from_secs(timing.request_timeout.max(1)),
+        drain: Duration::from_secs(timing.drain.into()),
+        grace: Duration::from_secs(timing.grace.into()),
+        request_timeout: Duration::from_secs(timing.request_timeout.max(1).into()),
+        cors_origins: manifest.server.cors_origins.clone(),
         log,
         status: serde_json::json!({
             "deployment": name,

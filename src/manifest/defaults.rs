@@ -3,7 +3,7 @@
 //! resolves them.
 
 use super::size::ByteSize;
-use super::values::{DType, KvCacheDtype, ModelKind, Quantization, Strategy};
+use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization, Strategy};
 use super::wire::{
     ByteSizeValue, RawDevices, RawManifest, RawModel, RawParallelism, RawPrecision, RawServer,
     RawWorkload,
@@ -15,6 +15,12 @@ pub const RESERVE: ByteSize = ByteSize::mib(512);
 pub const HOST: &str = "127.0.0.1";
 pub const PORT: u16 = 8080;
 pub const MAX_BATCH_SIZE: u32 = 1;
+/// Seconds of 503 on `/health` after a stop signal, before the listener closes.
+pub const DRAIN_SECONDS: u32 = 5;
+/// Seconds requests in flight then have before they are cut.
+pub const GRACE_SECONDS: u32 = 10;
+/// Seconds one generation may take.
+pub const REQUEST_TIMEOUT_SECONDS: u32 = 600;
 
 pub fn raw_defaults() -> RawManifest {
     RawManifest {
@@ -50,6 +56,11 @@ pub fn raw_defaults() -> RawManifest {
             // sequences than memory was planned for.
             max_seqs: None,
             api_key: None,
+            cors_origins: None,
+            drain_seconds: Some(DRAIN_SECONDS),
+            grace_seconds: Some(GRACE_SECONDS),
+            request_timeout_seconds: Some(REQUEST_TIMEOUT_SECONDS),
+            log_format: Some(LogFormat::Plain),
         }),
     }
 }

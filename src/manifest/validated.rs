@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::size::{ByteSize, Percent};
-use super::values::{DType, KvCacheDtype, ModelKind, Quantization};
+use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Manifest {
@@ -179,6 +179,12 @@ pub struct Server {
     pub port: u16,
     pub max_seqs: u32,
     pub api_key: Option<SecretSource>,
+    /// Origins allowed to call from a web page; empty: none.
+    pub cors_origins: Vec<String>,
+    pub drain_seconds: u32,
+    pub grace_seconds: u32,
+    pub request_timeout_seconds: u32,
+    pub log_format: LogFormat,
 }
 
 /// Where a secret is read at start-up. The secret itself is never in the manifest.

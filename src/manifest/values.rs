@@ -139,6 +139,17 @@ pub enum KvCacheDtype {
     F8e4m3,
 }
 
+/// How `apply` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain text, for a terminal.
+    #[default]
+    Plain,
+    /// One JSON object per line, for a log pipeline.
+    Json,
+}
+
 /// How layers are spread over the GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

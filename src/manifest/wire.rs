@@ -9,7 +9,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::values::{DType, KvCacheDtype, ModelKind, Quantization, Strategy};
+use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization, Strategy};
 
 /// A deployctl deployment manifest: one model, its GPUs, and how it is served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -242,6 +242,26 @@ pub struct RawServer {
     /// in a Git repository.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ApiKey>,
+    /// Web origins that may call the server from a page (CORS), such as
+    /// `"https://chat.example.com"`. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+    /// Seconds `/health` answers 503 after SIGINT/SIGTERM before the listener
+    /// closes. Default 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub drain_seconds: Option<u32>,
+    /// Seconds requests in flight may then run before they are cut. Default 10.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub grace_seconds: Option<u32>,
+    /// Seconds one generation may take. Default 600.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub request_timeout_seconds: Option<u32>,
+    /// `"plain"` (default) or `"json"`: one JSON object per log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -279,6 +279,13 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
                 .map(|t| t.dims[0])
         })
         .ok_or("the vocabulary size is missing")?;
+    if vocab == 0 || vocab > 1 << 24 {
+        return Err(format!(
+            "the vocabulary has {vocab} tokens, not a model's (1 to {})",
+            1 << 24
+        )
+        .into());
+    }
     let architecture = super::architectures::gguf_class(&arch)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("gguf:{arch}"));

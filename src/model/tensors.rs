@@ -147,6 +147,28 @@ pub fn part_of(name: &str) -> Part {
     }
 }
 
+/// Refuses tensors a header cannot truly hold: one past `Tensor::MAX_BYTES`,
+/// or more than 2^50 bytes (a PiB) in all. Every sum the planner makes over
+/// what passes stays far inside `u64`.
+pub fn check_plausible(tensors: &[Tensor]) -> Result<(), String> {
+    let mut total: u64 = 0;
+    for t in tensors {
+        if t.bytes > Tensor::MAX_BYTES {
+            return Err(format!(
+                "tensor `{}` of shape {:?} would be {} bytes: no model's tensor is that large",
+                t.name, t.dims, t.bytes
+            ));
+        }
+        total = total.saturating_add(t.bytes);
+    }
+    if total > 1 << 50 {
+        return Err(format!(
+            "the tensors come to {total} bytes, more than a PiB: no model is that large"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,26 +203,4 @@ mod tests {
         assert_eq!(q4k.bytes_for(4096 * 4096), 4096 * 4096 / 256 * 144);
         assert_eq!(q4k.bytes_for(257), 288);
     }
-}
-
-/// Refuses tensors a header cannot truly hold: one past `Tensor::MAX_BYTES`,
-/// or more than 2^50 bytes (a PiB) in all. Every sum the planner makes over
-/// what passes stays far inside `u64`.
-pub fn check_plausible(tensors: &[Tensor]) -> Result<(), String> {
-    let mut total: u64 = 0;
-    for t in tensors {
-        if t.bytes > Tensor::MAX_BYTES {
-            return Err(format!(
-                "tensor `{}` of shape {:?} would be {} bytes: no model's tensor is that large",
-                t.name, t.dims, t.bytes
-            ));
-        }
-        total = total.saturating_add(t.bytes);
-    }
-    if total > 1 << 50 {
-        return Err(format!(
-            "the tensors come to {total} bytes, more than a PiB: no model is that large"
-        ));
-    }
-    Ok(())
 }

@@ -844,13 +844,13 @@ fn explain_misfit(
         let d = &devices[stage.device];
         let t = terms[i];
         let over = ByteSize((-*headroom) as u64);
-        let fixed_only = t.overhead.0
-            + t.activations.0
-            + if stage.layers.is_empty() {
+        let fixed_only = t.overhead.0.saturating_add(t.activations.0).saturating_add(
+            if stage.layers.is_empty() {
                 t.weights.0
             } else {
                 0
-            };
+            },
+        );
         let key = match &m.devices.max_memory {
             Some(crate::manifest::MemoryLimit::PerGpu(_)) => {
                 format!("devices.max_memory.{}", d.position)

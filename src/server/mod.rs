@@ -70,6 +70,8 @@ pub struct Options {
     pub grace: Duration,
     /// The longest one generation may take.
     pub request_timeout: Duration,
+    /// Web origins that may call from a page; none when empty.
+    pub cors_origins: Vec<String>,
     pub log: LogFormat,
     /// The plan and launch, for `/deployctl/status`.
     pub status: serde_json::Value,
@@ -185,6 +187,7 @@ where
         options.limits,
         options.api_key,
         options.max_seqs,
+        cors(&options.cors_origins),
         tracked::Tracking {
             metrics: metrics.clone(),
             log: options.log,
@@ -237,6 +240,12 @@ where
     metrics.load_seconds.set(took.as_secs_f64());
     if let serde_json::Value::Object(map) = &mut *shared.status.write().await {
         map.insert("load_seconds".into(), took.as_secs_f64().into());
+        // What the load itself took, before any request: what the plan's
+        // weights and runtime are measured against.
+        map.insert(
+            "measured_at_load".into(),
+            serde_json::to_value(&measured).unwrap_or_default(),
+        );
     }
     shared.phase.set(Phase::Ready);
     metrics.set_phase(Phase::Ready);
@@ -290,6 +299,7 @@ fn app(
     limits: Limits,
     api_key: Option<String>,
     max_seqs: u32,
+    cors: Option<tower_http::cors::CorsLayer>,
     tracking: tracked::Tracking,
 ) -> Router {
     // Only the deployment's routes: mistral.rs's router also serves unload,
@@ -314,11 +324,40 @@ fn app(
             Arc::new(api_key),
             auth::require_key,
         ))
+        // Outside the key check: a browser's preflight carries no key.
+        .layer(tower::util::option_layer(cors))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(tracking),
             tracked::track,
         ))
         .with_state(shared.clone())
+}
+
+/// CORS for the origins the manifest lists (`server.cors_origins`), and none
+/// otherwise: mistral.rs's own router allows every origin, which let any page
+/// its operator opened call the model.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                request_id.clone(),
+            ])
+            .expose_headers([request_id])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// An error in OpenAI's shape, for the server's own refusals.

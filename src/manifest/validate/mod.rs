@@ -171,7 +171,7 @@ impl Checker<'_> {
     /// Whether the list at `key`, of `len` entries, is short enough to check
     /// entry by entry. A longer one (a generated file gone wrong, or hostile)
     /// gets one error instead of one per entry.
-    fn list_fits(&mut self, key: &str, len: usize) -> bool {
+    pub(super) fn list_fits(&mut self, key: &str, len: usize) -> bool {
         if len <= MAX_LIST {
             return true;
         }

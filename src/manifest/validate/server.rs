@@ -82,12 +82,46 @@ impl Checker<'_> {
         let port = raw
             .port
             .map_or(crate::manifest::defaults::PORT, |p| p as u16);
+        let cors_origins = self.origins(raw.cors_origins.as_deref().unwrap_or_default());
+        ok &= cors_origins.is_some();
+        use crate::manifest::defaults as d;
         ok.then_some(Server {
             host,
             port,
             max_seqs,
             api_key,
+            cors_origins: cors_origins.unwrap_or_default(),
+            drain_seconds: raw.drain_seconds.unwrap_or(d::DRAIN_SECONDS),
+            grace_seconds: raw.grace_seconds.unwrap_or(d::GRACE_SECONDS),
+            request_timeout_seconds: raw
+                .request_timeout_seconds
+                .unwrap_or(d::REQUEST_TIMEOUT_SECONDS),
+            log_format: raw.log_format.unwrap_or_default(),
         })
+    }
+
+    /// `server.cors_origins`: each an origin as a browser sends it, scheme
+    /// and host (and port), nothing else. `*` is refused: any page could then
+    /// drive the model with its visitor's network position.
+    fn origins(&mut self, list: &[String]) -> Option<Vec<String>> {
+        if !self.list_fits("server.cors_origins", list.len()) {
+            return None;
+        }
+        let mut ok = true;
+        for (i, origin) in list.iter().enumerate() {
+            if let Err(why) = check_origin(origin) {
+                ok = false;
+                let at = self.value(&path("server.cors_origins").index(i));
+                self.error(
+                    Code::InvalidValue,
+                    at,
+                    format!("`{origin}` is not a web origin: {why}"),
+                )
+                .with_label("not an origin")
+                .with_help("write the scheme and host a browser sends, e.g. `\"https://chat.example.com\"`");
+            }
+        }
+        ok.then(|| list.to_vec())
     }
 
     fn secret_source(&mut self, source: wire::ApiKeySource) -> Option<SecretSource> {
@@ -136,6 +170,31 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `origin` is `scheme://host[:port]`, as the `Origin` header holds it.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    if origin == "*" {
+        return Err("any origin is not allowed: list the ones that may call");
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err("it has no `http://` or `https://`");
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err("its scheme is not `http` or `https`");
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err("its port is not a number from 0 to 65535");
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if !(is_hostname(bare) || bare.parse::<IpAddr>().is_ok()) {
+        return Err("it has a path, a trailing `/` or characters a host cannot have");
+    }
+    Ok(())
+}
+
 fn is_hostname(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
@@ -151,6 +210,28 @@ fn is_hostname(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in [
+            "https://chat.example.com",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(check_origin(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "*",
+            "chat.example.com",
+            "https://chat.example.com/",
+            "ftp://x",
+            "https://x:99999",
+            "https://a b",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn recognises_host_names() {

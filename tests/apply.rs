@@ -262,6 +262,10 @@ fn the_quickstart_model_answers_over_the_openai_api_and_stops_cleanly() {
         status_json["measured_at_load"][0]["device"],
         "CPU (memory loaded)"
     );
+    // What mistral.rs reports it built holds the plan.
+    assert_eq!(status_json["built"]["device"], "cpu", "{status_json}");
+    assert_eq!(status_json["built"]["layers"], 30);
+    assert_eq!(status_json["deviations"], serde_json::json!([]));
     let measured = &status_json["measured"][0];
     assert_eq!(measured["device"], "CPU (memory loaded)");
     assert!(measured["measured"].as_u64().unwrap() > 0);

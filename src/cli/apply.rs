@@ -60,6 +60,12 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = ["plain", "json"])]
     pub log_format: Option<String>,
 
+    /// Serve even when mistral.rs built something other than the plan (paged
+    /// attention off, the model on the CPU, another dtype): `/health` then
+    /// answers 200, and each difference is logged as an error.
+    #[arg(long)]
+    pub allow_deviations: bool,
+
     /// Override a key: `--set server.port=9000`. Repeatable.
     #[arg(long = "set", value_name = "TABLE.KEY=VALUE")]
     pub sets: Vec<String>,
@@ -169,6 +175,7 @@ pub fn run(args: Args, color: bool) -> u8 {
                 .request_timeout
                 .unwrap_or(manifest.server.request_timeout_seconds),
         },
+        allow_deviations: args.allow_deviations,
         json_log: match args.log_format.as_deref() {
             Some(format) => format == "json",
             None => manifest.server.log_format == crate::manifest::values::LogFormat::Json,
@@ -189,6 +196,8 @@ struct Serving<'a> {
     api_key: Option<String>,
     timing: Timing,
     json_log: bool,
+    /// Serve even when mistral.rs built something other than the plan.
+    allow_deviations: bool,
     /// A tensor-parallel rank started by mistral.rs: builds the model only.
     worker: bool,
     color: bool,
@@ -288,6 +297,7 @@ fn serve(serving: Serving<'_>) -> u8 {
         api_key,
         timing,
         json_log,
+        allow_deviations,
         worker,
         color,
     } = serving;
@@ -378,6 +388,7 @@ fn serve(serving: Serving<'_>) -> u8 {
         grace: Duration::from_secs(timing.grace.into()),
         request_timeout: Duration::from_secs(timing.request_timeout.max(1).into()),
         cors_origins: manifest.server.cors_origins.clone(),
+        allow_deviations,
         log,
         status: serde_json::json!({
             "deployment": name,
@@ -396,10 +407,16 @@ fn serve(serving: Serving<'_>) -> u8 {
             );
         }),
     };
-    let outcome = runtime.block_on(crate::server::run(
-        options,
-        launch::in_process::load(description.clone()),
-    ));
+    let described = description.clone();
+    let loading = async move {
+        let (engine, built) = launch::in_process::load(described.clone()).await?;
+        Ok(crate::server::Loaded {
+            engine,
+            deviations: launch::contract::deviations(&described, &built),
+            built: serde_json::to_value(&built).unwrap_or_default(),
+        })
+    };
+    let outcome = runtime.block_on(crate::server::run(options, loading));
     // A load still running (stopped before it was ready) is not waited for.
     runtime.shutdown_background();
     match outcome {

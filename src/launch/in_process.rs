@@ -12,6 +12,7 @@ use mistralrs::{
     Topology,
 };
 
+use super::contract::{Built, PagedCache};
 use super::description::{Description, Devices, ModelFiles, PagedAttention, TopologyRange};
 use crate::manifest::values::{DType, Quantization};
 use crate::model::Modality;
@@ -180,21 +181,57 @@ pub fn set_environment(d: &Description) {
     }
 }
 
-/// Loads the model as described and returns the engine the HTTP routes serve.
-pub async fn load(d: Description) -> anyhow::Result<Arc<MistralRs>> {
+/// What the built pipeline reports of itself (see `contract`).
+fn built(pipeline: &dyn mistralrs::core::Pipeline) -> Built {
+    let device = pipeline.device();
+    let metadata = pipeline.get_metadata();
+    Built {
+        device: if device.is_cuda() {
+            format!("cuda:{}", cuda_ordinal(&device))
+        } else if device.is_cpu() {
+            "cpu".to_owned()
+        } else {
+            format!("{:?}", device.location()).to_lowercase()
+        },
+        activation_dtype: format!("{:?}", metadata.activation_dtype).to_lowercase(),
+        paged: metadata.cache_config.as_ref().map(|c| PagedCache {
+            block_size: c.block_size as u64,
+            blocks: c.num_gpu_blocks as u64,
+        }),
+        max_seq_len: metadata.max_seq_len as u64,
+        layers: metadata.num_hidden_layers as u64,
+    }
+}
+
+/// The ordinal in a CUDA device's location (`Cuda { gpu_id: N }`).
+fn cuda_ordinal(device: &Device) -> String {
+    let location = format!("{:?}", device.location());
+    location
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+}
+
+/// Loads the model as described and returns the engine the HTTP routes
+/// serve, with what the pipeline reports it built.
+pub async fn load(d: Description) -> anyhow::Result<(Arc<MistralRs>, Built)> {
     let d = &d;
     let (pipeline, scheduler, config) = builder(d)?.build_pipeline().await?;
+    let built = built(&*pipeline.lock().await);
     let engine = config.engine_config;
-    Ok(MistralRsBuilder::new(pipeline, scheduler, false, None)
-        .with_model_id(d.model_id.clone())
-        .with_no_kv_cache(engine.no_kv_cache)
-        // On the CPU mistral.rs's prefix cache never evicts: its eviction
-        // counts only caches on a GPU (`PrefixCacheManagerV2::evict_caches`),
-        // so every distinct prompt kept its KV (measured: 501 to 1064 MiB
-        // over 25 short prompts of the demo model). Off there; on GPUs it is
-        // bounded.
-        .with_no_prefix_cache(engine.no_prefix_cache || d.on_cpu())
-        .with_prefix_cache_n(engine.prefix_cache_n)
-        .build()
-        .await)
+    Ok((
+        MistralRsBuilder::new(pipeline, scheduler, false, None)
+            .with_model_id(d.model_id.clone())
+            .with_no_kv_cache(engine.no_kv_cache)
+            // On the CPU mistral.rs's prefix cache never evicts: its eviction
+            // counts only caches on a GPU (`PrefixCacheManagerV2::evict_caches`),
+            // so every distinct prompt kept its KV (measured: 501 to 1064 MiB
+            // over 25 short prompts of the demo model). Off there; on GPUs it is
+            // bounded.
+            .with_no_prefix_cache(engine.no_prefix_cache || d.on_cpu())
+            .with_prefix_cache_n(engine.prefix_cache_n)
+            .build()
+            .await,
+        built,
+    ))
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config_file;
+pub mod contract;
 pub mod description;
 #[cfg(feature = "serve")]
 pub mod in_process;

@@ -72,6 +72,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Web origins that may call from a page; none when empty.
     pub cors_origins: Vec<String>,
+    /// Serve even when the build differs from the plan.
+    pub allow_deviations: bool,
     pub log: LogFormat,
     /// The plan and launch, for `/deployctl/status`.
     pub status: serde_json::Value,
@@ -79,6 +81,17 @@ pub struct Options {
     /// Called once the model is loaded, with the load time: prints the ready
     /// line.
     pub on_ready: OnReady,
+}
+
+/// A loaded model: the engine to serve, and how its build differs from the
+/// plan (see `launch::contract`).
+pub struct Loaded {
+    pub engine: Arc<MistralRs>,
+    /// What the pipeline reports it built, for `/deployctl/status`.
+    pub built: serde_json::Value,
+    /// Each way the build differs from the plan; while any is left,
+    /// `/health` answers 503 unless `allow_deviations`.
+    pub deviations: Vec<String>,
 }
 
 /// How serving ended, when it ended without a failure.
@@ -116,6 +129,8 @@ struct Shared {
     phase: CurrentPhase,
     routes: RwLock<Option<Router>>,
     engine: RwLock<Option<Arc<MistralRs>>>,
+    /// How the build differs from the plan: `/health` answers 503 while any.
+    deviations: RwLock<Vec<String>>,
     model_id: String,
     max_seq_len: u64,
     status: RwLock<serde_json::Value>,
@@ -156,7 +171,7 @@ fn count_signals() -> std::io::Result<watch::Receiver<u32>> {
 /// in flight. A second signal skips what is left of both.
 pub async fn run<L>(options: Options, load: L) -> Result<Stopped, Failure>
 where
-    L: Future<Output = anyhow::Result<Arc<MistralRs>>> + Send + 'static,
+    L: Future<Output = anyhow::Result<Loaded>> + Send + 'static,
 {
     let mut signals =
         count_signals().map_err(|e| Failure::Serve(format!("cannot watch for signals: {e}")))?;
@@ -174,6 +189,7 @@ where
         phase: CurrentPhase::default(),
         routes: RwLock::new(None),
         engine: RwLock::new(None),
+        deviations: RwLock::new(Vec::new()),
         model_id: options.model_id,
         max_seq_len: options.limits.max_seq_len,
         status: RwLock::new(options.status),
@@ -201,9 +217,9 @@ where
     // for most of its length, and a signal must be seen meanwhile.
     let started = Instant::now();
     let mut loading = tokio::spawn(load);
-    let engine = tokio::select! {
+    let loaded = tokio::select! {
         loaded = &mut loading => match loaded {
-            Ok(Ok(engine)) => engine,
+            Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => {
                 let _ = close_tx.send(true);
                 return Err(Failure::Load(format!("{e:#}")));
@@ -218,6 +234,21 @@ where
             return Ok(Stopped::BeforeReady);
         }
     };
+    let engine = loaded.engine;
+    for deviation in &loaded.deviations {
+        say(
+            options.log,
+            "error",
+            &format!("error: the launch does not hold the plan: {deviation}"),
+        );
+    }
+    if !loaded.deviations.is_empty() && options.allow_deviations {
+        say(
+            options.log,
+            "warn",
+            "warning: serving anyway (`--allow-deviations`)",
+        );
+    }
     let routes =
         mistralrs_server_core::mistralrs_server_router_builder::MistralRsServerRouterBuilder::new()
             .with_mistralrs(engine.clone())
@@ -234,12 +265,17 @@ where
             .layer(axum::middleware::from_fn(errors::shape));
     *shared.routes.write().await = Some(routes);
     *shared.engine.write().await = Some(engine);
+    if !options.allow_deviations {
+        *shared.deviations.write().await = loaded.deviations.clone();
+    }
     let took = started.elapsed();
     let measured = (shared.measure)();
     record_memory(&metrics, &measured);
     metrics.load_seconds.set(took.as_secs_f64());
     if let serde_json::Value::Object(map) = &mut *shared.status.write().await {
         map.insert("load_seconds".into(), took.as_secs_f64().into());
+        map.insert("built".into(), loaded.built);
+        map.insert("deviations".into(), loaded.deviations.clone().into());
         // What the load itself took, before any request: what the plan's
         // weights and runtime are measured against.
         map.insert(
@@ -424,19 +460,26 @@ fn engine_alive(engine: &MistralRs, model_id: &str) -> bool {
 }
 
 /// 200 while the model serves; 503 while it loads, while the server drains,
-/// and when the engine is gone: what load balancers and Kubernetes probes
-/// expect.
+/// when the engine is gone, and when mistral.rs built something other than
+/// the plan: what load balancers and Kubernetes probes expect.
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let unavailable = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     match shared.phase.get() {
         Phase::Loading => unavailable("loading"),
         Phase::Draining => unavailable("draining"),
-        Phase::Ready => match shared.engine.read().await.as_deref() {
-            Some(engine) if engine_alive(engine, &shared.model_id) => {
-                (StatusCode::OK, "ok").into_response()
+        Phase::Ready => {
+            let deviations = shared.deviations.read().await;
+            if let Some(first) = deviations.first() {
+                let why = format!("the launch does not hold the plan: {first}");
+                return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
             }
-            _ => unavailable("the model's engine has stopped"),
-        },
+            match shared.engine.read().await.as_deref() {
+                Some(engine) if engine_alive(engine, &shared.model_id) => {
+                    (StatusCode::OK, "ok").into_response()
+                }
+                _ => unavailable("the model's engine has stopped"),
+            }
+        }
     }
 }
 

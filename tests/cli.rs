@@ -523,3 +523,43 @@ fn fifos_devices_and_directories_named_as_files_are_refused_at_once() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// `validate` in CI plans against `[devices.expect]`, not against the
+/// runner's own GPUs: a busy GPU on the machine (here a recorded one standing
+/// in for NVML) fails `plan` and `validate --live`, but not `validate`.
+#[test]
+fn validate_ignores_the_runner_s_gpus_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        "version = 1\nname = \"qwen\"\n[model]\nsource = \"Qwen/Qwen2.5-7B-Instruct\"\n\
+         [workload]\nmax_seq_len = 4096\n[devices]\ngpus = [0]\n[devices.expect]\ncount = 2\nmemory = \"24GiB\"\n",
+    )
+    .unwrap();
+    let busy = support::fixtures().join("inventories/busy-first-gpu.toml");
+    let run = |args: &[&str]| {
+        let out = deployctl()
+            .current_dir(dir.path())
+            .args(args)
+            .env("DEPLOYCTL_LIVE_INVENTORY", &busy)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["validate", "deploy.toml"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for args in [
+        &["validate", "--live", "deploy.toml"][..],
+        &["plan", "deploy.toml"],
+    ] {
+        let (code, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("GPU 0 (NVIDIA GeForce RTX 4090) has 7.20 GiB free"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -17,11 +17,30 @@ pub struct Hardware {
     #[arg(long, value_name = "FILE", conflicts_with = "gpus")]
     pub inventory: Option<PathBuf>,
     /// Plan against GPUs described in short: `4xA100-80GB`, `2x24GiB`, `H100-80GB,RTX4090`.
-    /// Without this or `--inventory`, plans use this machine's GPUs (NVML), else
-    /// the manifest's `[devices.expect]`.
+    /// Without this or `--inventory`, `plan`, `render` and `apply` use this
+    /// machine's GPUs (NVML), else the manifest's `[devices.expect]`.
     #[arg(long, value_name = "SPEC")]
     pub gpus: Option<String>,
+    /// Whether this machine's GPUs count when no flag names hardware: set
+    /// per command (`validate` reads them only with `--live`).
+    #[arg(skip = LiveGpus::Read)]
+    pub live: LiveGpus,
 }
+
+/// Whether a command reads this machine's GPUs when no flag names hardware.
+/// `plan` and `apply` do: they answer for this machine. `validate` does not
+/// unless asked: it runs in CI, where the runner's GPUs, and other jobs on
+/// them, are not the deployment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LiveGpus {
+    #[default]
+    Read,
+    Skip,
+}
+
+/// Set to a recorded inventory (`gpus --record`), stands in for NVML: the
+/// machine's GPUs, as that file has them. For reproducing a box elsewhere.
+pub const LIVE_INVENTORY_ENV: &str = "DEPLOYCTL_LIVE_INVENTORY";
 
 /// A plan made, with what it was made from.
 pub struct Planned {
@@ -119,7 +138,10 @@ pub fn inputs(
                 ))
             })
             .ok()
-    } else if let Some(live) = live(out) {
+    } else if let Some(live) = (hardware.live == LiveGpus::Read)
+        .then(|| live(out))
+        .flatten()
+    {
         Some(live)
     } else if let Some(i) = manifest
         .devices
@@ -195,6 +217,18 @@ pub fn plan_with(
 /// This machine's GPUs, when it has an NVIDIA driver. Without one (CI, laptops)
 /// planning falls back to `[devices.expect]`.
 fn live(out: &mut Vec<Diagnostic>) -> Option<Inventory> {
+    if let Some(path) = std::env::var_os(LIVE_INVENTORY_ENV) {
+        let path = PathBuf::from(path);
+        return inventory::file::read(&path)
+            .map_err(|e| {
+                out.push(Diagnostic::error(
+                    Code::InvalidInventory,
+                    Place::Env(LIVE_INVENTORY_ENV.into()),
+                    e,
+                ))
+            })
+            .ok();
+    }
     match inventory::nvml::read() {
         Ok(i) => Some(i),
         Err(inventory::nvml::Unavailable::NoDriver(_)) => None,

@@ -16,8 +16,10 @@ use crate::manifest::{Loader, Overrides};
 
 pub const AFTER_HELP: &str = "\
 Each manifest whose model shape is known (a local checkpoint, `model.config`, the Hugging Face
-cache or the built-in catalog) and whose hardware is known (`--inventory`, `--gpus` or
-`[devices.expect]`) is also planned, so a budget that cannot fit fails here.
+cache or the built-in catalog) and whose hardware is known is also planned, so a budget that
+cannot fit fails here. The hardware is, first found: `--inventory`, `--gpus`, this machine's GPUs
+only with `--live`, then the manifest's `[devices.expect]`. Without `--live` the runner's own GPUs,
+and other jobs on them, never decide the result.
 
 Paths may be files or directories. A directory is searched recursively for *.toml files whose
 top-level table has a `version =` key; hidden entries and what .gitignore excludes are skipped.
@@ -51,6 +53,12 @@ pub struct Args {
     /// `[devices.expect]`, when it has one).
     #[command(flatten)]
     pub hardware: Hardware,
+
+    /// Plan against this machine's GPUs (NVML) when neither `--inventory` nor
+    /// `--gpus` is given, and check them as `apply` would (other processes'
+    /// memory included).
+    #[arg(long, conflicts_with_all = ["inventory", "gpus"])]
+    pub live: bool,
 }
 
 /// The JSON output of `validate --format json`. Stable: fields are only ever added.
@@ -97,7 +105,12 @@ struct Checked {
     files: Vec<PathBuf>,
 }
 
-pub fn run(args: Args, color: bool) -> u8 {
+pub fn run(mut args: Args, color: bool) -> u8 {
+    args.hardware.live = if args.live {
+        planning::LiveGpus::Read
+    } else {
+        planning::LiveGpus::Skip
+    };
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

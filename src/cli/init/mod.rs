@@ -516,8 +516,8 @@ impl Scratch {
         let (hardware, need) = match gpus {
             Gpus::Spec(spec, _) => (
                 Hardware {
-                    inventory: None,
                     gpus: Some(spec.clone()),
+                    ..Hardware::default()
                 },
                 Need::Required,
             ),

@@ -536,8 +536,8 @@ fn requests_outside_the_deployment_are_refused_before_mistralrs_sees_them() {
 }
 
 /// `deployctl apply deploy.toml ARGS…` in `dir`, which must fail before it
-/// loads anything: exit 1 and no panic. Returns its stderr.
-fn apply_fails(dir: &Path, args: &[&str]) -> String {
+/// loads anything, with exit `code` and no panic. Returns its stderr.
+fn apply_fails(dir: &Path, args: &[&str], code: i32) -> String {
     let out = Command::new(get_cargo_bin("deployctl"))
         .current_dir(dir)
         .args(["apply", "deploy.toml"])
@@ -546,7 +546,7 @@ fn apply_fails(dir: &Path, args: &[&str]) -> String {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
@@ -565,7 +565,8 @@ fn a_port_in_use_fails_fast_with_a_clear_message() {
         ),
     )
     .unwrap();
-    let stderr = apply_fails(dir.path(), &[]);
+    // A failure at run time: exit 4.
+    let stderr = apply_fails(dir.path(), &[], 4);
     assert!(stderr.contains("the port is in use"), "{stderr}");
 }
 
@@ -583,7 +584,7 @@ fn a_missing_or_corrupt_model_fails_before_loading() {
             format!("version = 1\n[model]\nsource = \"{source}\"\n[devices]\ngpus = []\n"),
         )
         .unwrap();
-        let stderr = apply_fails(dir.path(), &[]);
+        let stderr = apply_fails(dir.path(), &[], 1);
         assert!(stderr.contains("deployctl::plan::"), "{source}: {stderr}");
     }
 }
@@ -594,14 +595,16 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
     let absent = dir.path().join("elsewhere/tokenizer.json");
-    for (tokenizer, expected) in [
-        // Relative: validation reads it, wherever it runs.
+    for (tokenizer, expected, code) in [
+        // Relative: validation reads it, wherever it runs: an invalid manifest.
         (
             "tokenizer.json".to_owned(),
             "deployctl::manifest::invalid_tokenizer",
+            1,
         ),
-        // Absolute and not on this machine: validation leaves it to `apply`.
-        (absent.display().to_string(), "`model.tokenizer` names"),
+        // Absolute and not on this machine: validation leaves it to `apply`,
+        // for which it is a failure at run time.
+        (absent.display().to_string(), "`model.tokenizer` names", 4),
     ] {
         std::fs::write(
             dir.path().join("deploy.toml"),
@@ -612,7 +615,7 @@ fn an_unreadable_tokenizer_fails_with_a_diagnostic() {
             ),
         )
         .unwrap();
-        let stderr = apply_fails(dir.path(), &[]);
+        let stderr = apply_fails(dir.path(), &[], code);
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
@@ -759,7 +762,8 @@ fn a_rehearsal_mistralrs_cannot_run_on_the_cpu_is_refused_before_loading() {
         "[0, 1]",
         "strategy = \"pipeline\"",
     );
-    let stderr = apply_fails(dir.path(), &REHEARSAL);
+    // `--on-cpu` asked of a plan it cannot rehearse: a usage error.
+    let stderr = apply_fails(dir.path(), &REHEARSAL, 2);
     assert!(
         stderr.contains("cannot rehearse on the CPU: its experts are stored one tensor each"),
         "{stderr}"
@@ -827,7 +831,8 @@ fn the_tiny_checkpoint_runs_under_a_manual_map_with_per_range_quantization() {
 #[test]
 fn a_tensor_parallel_plan_cannot_be_rehearsed_on_the_cpu() {
     let (dir, _) = tiny_manifest("[0, 1]", "strategy = \"tensor\"");
-    let stderr = apply_fails(dir.path(), &REHEARSAL);
+    // `--on-cpu` asked of a plan it cannot rehearse: a usage error.
+    let stderr = apply_fails(dir.path(), &REHEARSAL, 2);
     assert!(
         stderr.contains("cannot be rehearsed on the CPU"),
         "{stderr}"
@@ -947,7 +952,7 @@ fn a_drain_answers_503_then_cuts_what_still_runs_with_an_error_event() {
         "{:?}",
         signalled.elapsed()
     );
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, Some(5), "{stderr}");
     assert!(
         stderr.contains("1 request(s) were still running when the grace period ended"),
         "{stderr}"

@@ -556,10 +556,37 @@ fn validate_ignores_the_runner_s_gpus_unless_asked() {
         &["plan", "deploy.toml"],
     ] {
         let (code, stderr) = run(args);
-        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
         assert!(
             stderr.contains("GPU 0 (NVIDIA GeForce RTX 4090) has 7.20 GiB free"),
             "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Each outcome has its own exit code, the same for every command: 0 valid,
+/// 1 invalid, 2 usage, 3 valid but does not fit. `apply`'s own, 4 (a failure
+/// at run time) and 5 (requests cut at the end of the drain), are tested in
+/// `tests/apply.rs`.
+#[test]
+fn each_outcome_has_its_exit_code() {
+    let mixtral = support::fixtures().join("scenarios/mixtral-8x7b-one-24gb/deploy.toml");
+    let mixtral = mixtral.to_str().unwrap();
+    for (args, code) in [
+        (vec!["validate", "gitops"], 0),
+        (vec!["validate", "broken/deploy.toml"], 1),
+        (vec!["validate", "no/such/path"], 2),
+        (vec!["plan", "--bogus-flag", "x.toml"], 2),
+        (vec!["plan", "--gpus", "1x24GiB", mixtral], 3),
+        (vec!["validate", "--gpus", "1x24GiB", mixtral], 3),
+        (vec!["plan", "--gpus", "4x24GiB", mixtral], 0),
+    ] {
+        let out = deployctl().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

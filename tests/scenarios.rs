@@ -192,7 +192,7 @@ fn a_model_pinned_to_the_second_gpu_because_the_first_is_busy() {
     cmd.args(["--set", "devices.gpus=[0]", "--format", "json"]);
     let out = cmd.output().unwrap();
     let busy: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert_eq!(busy["plan"]["devices"][0]["limited_by"], "free");
     assert_cmd_snapshot!(plan(&dir, &INVENTORY));
 }
@@ -220,7 +220,7 @@ fn the_same_model_split_over_an_nvlink_pair() {
     .args(["--format", "json"]);
     let out = cmd.output().unwrap();
     let one: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{one:#}");
+    assert_eq!(out.status.code(), Some(3), "{one:#}");
     assert_eq!(one["fits"], false);
 }
 
@@ -298,7 +298,7 @@ fn a_hand_written_map_with_per_range_quantization() {
     ]);
     let out = cmd.output().unwrap();
     let bf16: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{bf16:#}");
+    assert_eq!(out.status.code(), Some(3), "{bf16:#}");
     let over: Vec<_> = devices(&bf16)
         .iter()
         .filter(|d| d["total"].as_u64() > d["limit"].as_u64())
@@ -330,7 +330,7 @@ fn mixtral_8x7b_does_not_fit_one_24gb_gpu() {
     let dir = broken("mixtral-8x7b-one-24gb");
     let hardware = ["--gpus", "1x24GiB"];
     let (code, report) = json(&dir, &hardware);
-    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(code, Some(3), "{report:#}");
     assert_eq!(report["fits"], false);
     assert!(codes(&report).contains(&"deployctl::plan::does_not_fit".to_owned()));
     // 46.7B parameters × 2 bytes.

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::exit;
+use super::exit::Exit;
 use super::output::eprint_human;
 use super::output::outln;
 use super::planning::{self, Hardware, Session};
@@ -74,7 +74,7 @@ pub struct Args {
 /// Set in the processes mistral.rs starts for tensor-parallel ranks.
 const WORKER_ENV: &str = "__MISTRALRS_DAEMON_INTERNAL";
 
-pub fn run(args: Args, color: bool) -> u8 {
+pub fn run(args: Args, color: bool) -> Exit {
     let worker = std::env::var_os(WORKER_ENV).is_some();
     let say = |text: &str| {
         if !worker {
@@ -86,7 +86,7 @@ pub fn run(args: Args, color: bool) -> u8 {
             "error: `{}` is not a file",
             args.manifest.display()
         ));
-        return exit::USAGE;
+        return Exit::Usage;
     }
     let settings = Settings {
         flash_attention: cfg!(feature = "flash-attn"),
@@ -103,7 +103,7 @@ pub fn run(args: Args, color: bool) -> u8 {
         if !worker {
             eprint_human(&diagnostics, color);
         }
-        return exit::INVALID;
+        return Exit::Invalid;
     };
     if !worker {
         eprint_human(&diagnostics, color);
@@ -115,10 +115,10 @@ pub fn run(args: Args, color: bool) -> u8 {
         diagnostics.iter().any(diagnostic::Diagnostic::is_error),
     ) else {
         say("error: not deploying: fix the errors above first");
-        return exit::INVALID;
+        return super::exit::of(&diagnostics, false).worst(Exit::DoesNotFit);
     };
     let Some(plan) = planned.outcome.plan.as_ref() else {
-        return exit::INVALID;
+        return Exit::DoesNotFit;
     };
     let mut description = launch::compile(&manifest, &planned.model.shape, plan);
     if args.on_cpu {
@@ -126,12 +126,12 @@ pub fn run(args: Args, color: bool) -> u8 {
             Ok(d) => d,
             Err(message) => {
                 say(&format!("error: {message}"));
-                return exit::INVALID;
+                return Exit::Usage;
             }
         };
         if let Some(why) = crate::model::rules::cpu_blocker(&planned.model.shape) {
             say(&format!("error: cannot rehearse on the CPU: {why}"));
-            return exit::INVALID;
+            return Exit::Usage;
         }
     }
     let rendered = launch::render(&description);
@@ -146,22 +146,22 @@ pub fn run(args: Args, color: bool) -> u8 {
         if let Some(topology) = &rendered.topology {
             outln!("\n# topology.yml\n{topology}");
         }
-        return exit::OK;
+        return Exit::Ok;
     }
     if let Some(missing) = missing_feature(&description) {
         say(&missing);
-        return exit::INVALID;
+        return Exit::Runtime;
     }
     let api_key = match read_api_key(manifest.server.api_key.as_ref()) {
         Ok(key) => key,
         Err(message) => {
             say(&format!("error: {message}"));
-            return exit::INVALID;
+            return Exit::Runtime;
         }
     };
     if let Some(message) = missing_file(&manifest.model) {
         say(&format!("error: {message}"));
-        return exit::INVALID;
+        return Exit::Runtime;
     }
     serve(Serving {
         description: &description,
@@ -278,16 +278,16 @@ fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, String>
 }
 
 #[cfg(not(feature = "serve"))]
-fn serve(_: Serving<'_>) -> u8 {
+fn serve(_: Serving<'_>) -> Exit {
     eprintln!(
         "error: this deployctl was built without the `serve` feature, so it validates and plans only; \
          rebuild it with:\n  cargo install deployctl"
     );
-    exit::INVALID
+    Exit::Runtime
 }
 
 #[cfg(feature = "serve")]
-fn serve(serving: Serving<'_>) -> u8 {
+fn serve(serving: Serving<'_>) -> Exit {
     use std::time::Duration;
 
     let Serving {
@@ -308,14 +308,14 @@ fn serve(serving: Serving<'_>) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INVALID;
+            return Exit::Runtime;
         }
     };
     if worker {
         // A tensor-parallel rank: build the same model, never return.
         return match runtime.block_on(launch::in_process::load(description.clone())) {
-            Ok(_) => exit::OK,
-            Err(_) => exit::INVALID,
+            Ok(_) => Exit::Ok,
+            Err(_) => Exit::Runtime,
         };
     }
     let log = if json_log {
@@ -422,11 +422,11 @@ fn serve(serving: Serving<'_>) -> u8 {
     match outcome {
         Ok(crate::server::Stopped::BeforeReady) => {
             say("info", "stopped before the model was ready");
-            exit::OK
+            Exit::Ok
         }
         Ok(crate::server::Stopped::Drained) => {
             say("info", "stopped: every request finished");
-            exit::OK
+            Exit::Ok
         }
         Ok(crate::server::Stopped::Cut { requests }) => {
             say(
@@ -435,11 +435,11 @@ fn serve(serving: Serving<'_>) -> u8 {
                     "stopped: {requests} request(s) were still running when the grace period ended, and were cut"
                 ),
             );
-            exit::CUT
+            Exit::Cut
         }
         Err(e) => {
             say("error", &format!("error: {e}"));
-            exit::INVALID
+            Exit::Runtime
         }
     }
 }

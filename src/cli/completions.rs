@@ -4,7 +4,7 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::exit;
+use super::exit::Exit;
 
 pub const AFTER_HELP: &str = "\
 Install it where the shell looks for completions, for example:
@@ -22,7 +22,7 @@ pub struct Args {
     pub shell: Shell,
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Exit {
     let mut script = Vec::new();
     clap_complete::generate(
         args.shell,
@@ -31,5 +31,5 @@ pub fn run(args: Args) -> u8 {
         &mut script,
     );
     super::output::print(String::from_utf8_lossy(&script));
-    exit::OK
+    Exit::Ok
 }

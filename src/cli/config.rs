@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::exit;
+use super::exit::Exit;
 use super::output::eprint_human;
 use super::output::out;
 use crate::diagnostic::display_path;
@@ -35,19 +35,19 @@ const PATH_KEYS: [&str; 6] = [
     "server.api_key.file",
 ];
 
-pub fn run(args: Args, color: bool) -> u8 {
+pub fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
         eprintln!("error: `{}` is not a file", args.manifest.display());
-        return exit::USAGE;
+        return Exit::Usage;
     }
     let outcome = Loader::new().load(&args.manifest, &Overrides::from_process(args.sets));
     eprint_human(&outcome.diagnostics, color);
     match (&outcome.loaded, &outcome.manifest) {
         (Some(loaded), Some(manifest)) => {
             out!("{}", render(loaded, &manifest.name, args.show_origin));
-            exit::OK
+            Exit::Ok
         }
-        _ => exit::INVALID,
+        _ => Exit::Invalid,
     }
 }
 

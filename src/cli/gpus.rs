@@ -9,8 +9,9 @@ use comfy_table::Table;
 use comfy_table::presets::NOTHING;
 use serde::Serialize;
 
+use super::Format;
+use super::exit::Exit;
 use super::output::{out, outln};
-use super::{Format, exit};
 use crate::inventory::visible::{self, Devices};
 use crate::inventory::{self, Inventory, nvml};
 use crate::manifest::size::ByteSize;
@@ -40,20 +41,20 @@ and laptops: plan against a recorded inventory (`--inventory FILE`, written on t
 `deployctl gpus --record FILE`), the `--gpus` shorthand (`--gpus 4xA100-80GB`), or the manifest's
 `[devices.expect]`.";
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Exit {
     if let Some(path) = args.record.as_ref().filter(|p| p.exists() && !args.force) {
         eprintln!(
             "error: `{}` exists; pass --force to overwrite it",
             path.display()
         );
-        return exit::USAGE;
+        return Exit::Usage;
     }
     let inventory = match &args.inventory {
         Some(path) => match inventory::file::read(path) {
             Ok(i) => i,
             Err(e) => {
                 eprintln!("error: {e}");
-                return exit::INVALID;
+                return Exit::Invalid;
             }
         },
         None => match nvml::read() {
@@ -63,14 +64,14 @@ pub fn run(args: Args) -> u8 {
                     eprintln!(
                         "error: nothing to record: no NVIDIA driver on this machine ({detail})"
                     );
-                    return exit::INVALID;
+                    return Exit::Invalid;
                 }
                 outln!("{NO_DRIVER}");
-                return exit::OK;
+                return Exit::Ok;
             }
             Err(nvml::Unavailable::Failed(e)) => {
                 eprintln!("error: NVML failed: {e}");
-                return exit::INVALID;
+                return Exit::Invalid;
             }
         },
     };
@@ -83,7 +84,7 @@ pub fn run(args: Args) -> u8 {
                 path.display(),
                 crate::diagnostic::io_reason(&e)
             );
-            return exit::INVALID;
+            return Exit::Invalid;
         }
         eprintln!(
             "recorded {} GPUs to {}",
@@ -112,7 +113,7 @@ pub fn run(args: Args) -> u8 {
             );
         }
     }
-    exit::OK
+    Exit::Ok
 }
 
 #[derive(Serialize)]

@@ -6,7 +6,7 @@ use clap::CommandFactory;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold};
 
-use super::exit;
+use super::exit::Exit;
 
 pub const AFTER_HELP: &str = "\
 Install it, for example:
@@ -17,15 +17,15 @@ or read it now:
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(_args: Args) -> u8 {
+pub fn run(_args: Args) -> Exit {
     match page() {
         Ok(page) => {
             super::output::print(page);
-            exit::OK
+            Exit::Ok
         }
         Err(e) => {
             eprintln!("error: cannot render the manual page: {e}");
-            exit::INVALID
+            Exit::Invalid
         }
     }
 }

@@ -24,15 +24,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use gpus::record as record_inventory;
 pub use output::Color;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success: every manifest is valid
-  1  a manifest is invalid (or has warnings, with --deny-warnings)
-  2  usage error: bad flags, or a path that does not exist or holds no manifest";
-
 /// Plan, validate and launch multi-GPU deployments of language and vision-language models.
 #[derive(Debug, Parser)]
-#[command(name = "deployctl", version, about, after_long_help = EXIT_CODES)]
+#[command(name = "deployctl", version, about, after_long_help = exit::HELP)]
 pub struct Cli {
     /// When to use colour in diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]

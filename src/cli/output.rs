@@ -34,10 +34,10 @@ pub fn print(text: impl std::fmt::Display) {
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(super::exit::OK.into());
+            std::process::exit(super::exit::Exit::Ok.code().into());
         }
         eprintln!("error: cannot write to stdout: {e}");
-        std::process::exit(super::exit::INVALID.into());
+        std::process::exit(super::exit::Exit::Invalid.code().into());
     }
 }
 

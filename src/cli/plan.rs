@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::Format;
+use super::exit::Exit;
 use super::output::eprint_human;
 use super::output::{out, outln};
 use super::planning::{self, Hardware, Session};
-use super::{Format, exit};
 use crate::diagnostic::{self, render};
 use crate::launch;
 use crate::manifest::size::{ByteSize, parse_size};
@@ -75,10 +76,10 @@ pub fn report_schema_text() -> String {
     super::schema::output_schema_text::<Report>()
 }
 
-pub fn run(args: Args, color: bool) -> u8 {
+pub fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
         eprintln!("error: `{}` is not a file", args.manifest.display());
-        return exit::USAGE;
+        return Exit::Usage;
     }
     let settings = Settings {
         overhead: args.overhead,
@@ -94,7 +95,7 @@ pub fn run(args: Args, color: bool) -> u8 {
         &mut diagnostics,
     ) else {
         print_diagnostics(&diagnostics, args.format, color);
-        return exit::INVALID;
+        return Exit::Invalid;
     };
     let errors = diagnostics.iter().any(diagnostic::Diagnostic::is_error);
     let description = planned.as_ref().and_then(|p| {
@@ -201,7 +202,7 @@ pub fn run(args: Args, color: bool) -> u8 {
             }
         }
     }
-    if errors { exit::INVALID } else { exit::OK }
+    super::exit::of(&diagnostics, false)
 }
 
 fn print_diagnostics(diagnostics: &[diagnostic::Diagnostic], format: Format, color: bool) {

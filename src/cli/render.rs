@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::exit;
+use super::exit::Exit;
 use super::output::eprint_human;
 use super::output::{out, outln};
 use super::planning::{self, Hardware, Session};
@@ -43,10 +43,10 @@ pub enum Target {
     Description,
 }
 
-pub fn run(args: Args, color: bool) -> u8 {
+pub fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
         eprintln!("error: `{}` is not a file", args.manifest.display());
-        return exit::USAGE;
+        return Exit::Usage;
     }
     let mut diagnostics = Vec::new();
     let Some(Session { manifest, planned }) = planning::load_and_plan(
@@ -57,17 +57,17 @@ pub fn run(args: Args, color: bool) -> u8 {
         &mut diagnostics,
     ) else {
         eprint_human(&diagnostics, color);
-        return exit::INVALID;
+        return Exit::Invalid;
     };
     eprint_human(&diagnostics, color);
     let Some((planned, plan)) = planned
         .as_ref()
         .and_then(|p| p.outcome.plan.as_ref().map(|plan| (p, plan)))
     else {
-        return exit::INVALID;
+        return super::exit::of(&diagnostics, false).worst(Exit::DoesNotFit);
     };
     if diagnostics.iter().any(diagnostic::Diagnostic::is_error) {
-        return exit::INVALID;
+        return super::exit::of(&diagnostics, false);
     }
     let description = launch::compile(&manifest, &planned.model.shape, plan);
     let rendered = launch::render(&description);
@@ -85,7 +85,7 @@ pub fn run(args: Args, color: bool) -> u8 {
                 eprintln!(
                     "error: this plan needs no topology: it has no per-range quantization; use `--target mistralrs-cli`"
                 );
-                return exit::INVALID;
+                return Exit::Invalid;
             }
         },
         Target::Description => {
@@ -95,7 +95,7 @@ pub fn run(args: Args, color: bool) -> u8 {
             );
         }
     }
-    exit::OK
+    Exit::Ok
 }
 
 /// Said on stderr when the manifest has an API key that a stock `mistralrs`

@@ -2,7 +2,7 @@
 
 use clap::ValueEnum;
 
-use super::exit;
+use super::exit::Exit;
 use super::output::out;
 use crate::manifest::schema::manifest_schema_text;
 
@@ -40,9 +40,9 @@ impl Which {
     }
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Exit {
     out!("{}", args.which.committed().1);
-    exit::OK
+    Exit::Ok
 }
 
 /// The draft-07 JSON Schema of an output document, pretty-printed with a

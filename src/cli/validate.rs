@@ -7,10 +7,11 @@ use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::exit::Exit;
 use super::output::outln;
 use super::output::{count, eprint_human};
 use super::planning::{self, Hardware, Need};
-use super::{Format, discover, exit};
+use super::{Format, discover};
 use crate::diagnostic::{Diagnostic, display_path, render};
 use crate::manifest::{Loader, Overrides};
 
@@ -26,10 +27,9 @@ top-level table has a `version =` key; hidden entries and what .gitignore exclud
 A file found that way which another found manifest lists in `extends` is checked as part of that
 manifest, not alone, so partial base files need not be complete.
 
-Exit codes:
-  0  every manifest is valid
-  1  a manifest is invalid (or has warnings, with --deny-warnings)
-  2  usage error: bad flags, or a path that does not exist or holds no manifest";
+Exit codes: 0 every manifest is valid and fits (warnings allowed); 1 a manifest is invalid (or
+has warnings, with --deny-warnings); 2 usage error; 3 every manifest is valid, but a plan does
+not fit its hardware. `deployctl --help` lists every code.";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -105,7 +105,7 @@ struct Checked {
     files: Vec<PathBuf>,
 }
 
-pub fn run(mut args: Args, color: bool) -> u8 {
+pub fn run(mut args: Args, color: bool) -> Exit {
     args.hardware.live = if args.live {
         planning::LiveGpus::Read
     } else {
@@ -120,7 +120,7 @@ pub fn run(mut args: Args, color: bool) -> u8 {
         Ok(found) => found,
         Err(e) => {
             eprintln!("error: {}", e.0);
-            return exit::USAGE;
+            return Exit::Usage;
         }
     };
     let loader = Loader::new();
@@ -252,11 +252,8 @@ pub fn run(mut args: Args, color: bool) -> u8 {
             }
         }
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
-        exit::INVALID
-    } else {
-        exit::OK
-    }
+    let _ = (errors, warnings);
+    super::exit::of(&diagnostics, args.deny_warnings)
 }
 
 /// The JSON Schema of [`Report`], committed as `schemas/validate-output.schema.json`.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use super::exit;
+use super::exit::Exit;
 use super::planning::{self, Hardware, Need, Planned};
 use crate::diagnostic::{Diagnostic, display_path, io_reason, suggest};
 use crate::inventory::{self, Inventory, nvml};
@@ -65,7 +65,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Exit {
     match init(&args) {
         Ok(code) => code,
         Err(fail) => {
@@ -78,21 +78,21 @@ pub fn run(args: Args) -> u8 {
 /// Why nothing was written: the text for stderr, and the exit code.
 #[derive(Debug)]
 struct Fail {
-    code: u8,
+    code: Exit,
     text: String,
 }
 
 impl Fail {
     fn usage(text: impl Into<String>) -> Self {
         Fail {
-            code: exit::USAGE,
+            code: Exit::Usage,
             text: text.into(),
         }
     }
 
     fn invalid(text: impl Into<String>) -> Self {
         Fail {
-            code: exit::INVALID,
+            code: Exit::Invalid,
             text: text.into(),
         }
     }
@@ -114,7 +114,7 @@ impl Gpus {
     }
 }
 
-fn init(args: &Args) -> Result<u8, Fail> {
+fn init(args: &Args) -> Result<Exit, Fail> {
     let Some(model_text) = args.model.as_deref().map(str::trim) else {
         return Err(Fail::usage(format!(
             "error: name the model to deploy: `--model SOURCE`\n\
@@ -188,7 +188,7 @@ fn init(args: &Args) -> Result<u8, Fail> {
         // Before printing: a closed pipe ends the process there.
         drop(scratch);
         super::output::print(&text);
-        return Ok(exit::OK);
+        return Ok(Exit::Ok);
     }
     scratch.persist(&args.output, args.force)?;
     let shown = display_path(&args.output);
@@ -197,7 +197,7 @@ fn init(args: &Args) -> Result<u8, Fail> {
         "next: `deployctl validate {shown}` and `{}`",
         draft.plan_command
     );
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// The final text: planned with `auto`, quantized if it must be, then with the

@@ -5,6 +5,10 @@
 //! prints; `manifest` reads and validates deployment manifests; `diagnostic`
 //! holds the problems found, as data.
 
+/// The runtime deployctl plans for and launches, as messages name it. Its
+/// version is the one `Cargo.lock` holds (`tests/mistralrs_source.rs`).
+pub const RUNTIME: &str = "mistral.rs 0.8.1";
+
 pub mod cli;
 pub mod diagnostic;
 pub mod files;

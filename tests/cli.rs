@@ -26,6 +26,20 @@ fn help() {
     assert_cmd_snapshot!("help_config", deployctl().args(["config", "--help"]));
     assert_cmd_snapshot!("help_schema", deployctl().args(["schema", "--help"]));
     assert_cmd_snapshot!("help_init", deployctl().args(["init", "--help"]));
+    for command in ["plan", "render", "apply", "gpus", "completions", "man"] {
+        assert_cmd_snapshot!(
+            format!("help_{command}"),
+            deployctl().args([command, "--help"])
+        );
+    }
+}
+
+/// clap's own checks of the command definitions (conflicting flags, bad
+/// defaults), which otherwise run only when a flag is used.
+#[test]
+fn the_command_line_is_consistent() {
+    use clap::CommandFactory as _;
+    deployctl::cli::Cli::command().debug_assert();
 }
 
 #[test]

@@ -31,9 +31,11 @@ fn mistralrs_core() -> PathBuf {
         .iter()
         .find(|p| p["name"] == "mistralrs-core")
         .expect("mistralrs-core is a dependency of the default build");
+    // What messages name (`deployctl::RUNTIME`) is the version built.
     assert_eq!(
-        package["version"], "0.8.1",
-        "deployctl models mistral.rs 0.8.1"
+        format!("mistral.rs {}", package["version"].as_str().unwrap()),
+        deployctl::RUNTIME,
+        "deployctl models the mistral.rs that Cargo.lock holds"
     );
     PathBuf::from(package["manifest_path"].as_str().unwrap())
         .parent()

@@ -324,7 +324,7 @@ fn serve(serving: Serving<'_>) -> Exit {
         crate::server::LogFormat::Plain
     };
     crate::server::log::install(log, color);
-    let loopback = ["127.0.0.1", "::1", "localhost"].contains(&manifest.server.host.as_str());
+    let loopback = crate::manifest::is_loopback(&manifest.server.host);
     let say = move |level: &str, message: &str| crate::server::log::say(log, level, message);
     if !loopback && api_key.is_none() {
         say(

@@ -278,7 +278,7 @@ fn resolve_error(e: ResolveError, source: &ModelSource, place: Place) -> Diagnos
         ResolveError::Unsupported { architecture, origin } => Diagnostic::error(
             Code::UnsupportedArchitecture,
             place,
-            format!("mistral.rs 0.8.1 cannot load {architecture} (from {origin})"),
+            format!("{} cannot load {architecture} (from {origin})", crate::RUNTIME),
         )
         .label("unsupported architecture")
         .help(model::architectures::unsupported_help(&architecture)),

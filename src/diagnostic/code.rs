@@ -244,6 +244,15 @@ mod tests {
         }
     }
 
+    /// Codes are an interface (CI filters on them, docs link to them): one
+    /// renamed or removed changes this snapshot, which a review must accept.
+    /// New codes are added at the end of their namespace's list.
+    #[test]
+    fn the_codes_are_never_renamed() {
+        let list: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        insta::assert_snapshot!(list.join("\n"));
+    }
+
     #[test]
     fn repository_agrees_with_cargo_toml() {
         let declared = env!("CARGO_PKG_REPOSITORY");

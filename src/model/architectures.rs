@@ -167,14 +167,16 @@ pub fn unsupported_help(class: &str) -> String {
     let near = closest(class);
     if near.is_empty() {
         format!(
-            "mistral.rs 0.8.1 loads the {} architectures listed in docs/architectures.md; \
+            "{} loads the {} architectures listed in docs/architectures.md; \
              deploy a model of one of them",
+            crate::RUNTIME,
             SUPPORTED.len()
         )
     } else {
         format!(
-            "did you mean {}? docs/architectures.md lists every architecture mistral.rs 0.8.1 loads",
-            near.join(" or ")
+            "did you mean {}? docs/architectures.md lists every architecture {} loads",
+            near.join(" or "),
+            crate::RUNTIME
         )
     }
 }

@@ -112,8 +112,9 @@ pub fn cpu_blocker(shape: &ModelShape) -> Option<String> {
     let per_expert = || shape.tensors.iter().any(|t| t.name.contains(".experts.0."));
     if experts_on_moe_experts && per_expert() {
         return Some(format!(
-            "its experts are stored one tensor each, which mistral.rs 0.8.1 loads on the CPU as \
+            "its experts are stored one tensor each, which {} loads on the CPU as \
              empty placeholders for {}: the first request fails",
+            crate::RUNTIME,
             shape.architecture
         ));
     }
@@ -123,9 +124,10 @@ pub fn cpu_blocker(shape: &ModelShape) -> Option<String> {
     if let Attention::Latent(m) = &shape.text.attention {
         if m.v_head_dim != m.qk_nope_head_dim + m.qk_rope_head_dim {
             return Some(format!(
-                "mistral.rs 0.8.1's CPU attention for {} returns heads of qk_nope_head_dim + \
+                "{}'s CPU attention for {} returns heads of qk_nope_head_dim + \
                  qk_rope_head_dim ({}) where the output projection takes v_head_dim ({}): the first \
                  request fails",
+                crate::RUNTIME,
                 shape.architecture,
                 m.qk_nope_head_dim + m.qk_rope_head_dim,
                 m.v_head_dim
@@ -135,9 +137,10 @@ pub fn cpu_blocker(shape: &ModelShape) -> Option<String> {
     // `MXFP4Layer::packed_gptoss_linear` (mistralrs-quant `mxfp4/mod.rs`)
     // runs only with CUDA's MXFP4 kernels or on Metal.
     if family == Family::GptOss && shape.text.moe.as_ref().is_some_and(|m| m.mxfp4) {
-        return Some(
-            "mistral.rs 0.8.1 runs gpt-oss's MXFP4 experts only on CUDA or Metal".to_owned(),
-        );
+        return Some(format!(
+            "{} runs gpt-oss's MXFP4 experts only on CUDA or Metal",
+            crate::RUNTIME
+        ));
     }
     None
 }

@@ -194,7 +194,7 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
             gib(c.accelerate_weights)
         );
     }
-    out.push_str("\nLaunch (mistral.rs 0.8.1):\n");
+    let _ = writeln!(out, "\nLaunch ({}):", crate::RUNTIME);
     let _ = writeln!(out, "  {}", launch.command_line());
     for r in &launch.requires {
         let _ = writeln!(out, "  requires {r}");

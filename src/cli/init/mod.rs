@@ -372,10 +372,11 @@ fn resolve(text: &str, source: &ModelSource) -> Result<Resolved, Fail> {
             architecture,
             origin,
         } => Fail::usage(format!(
-            "error: --model `{text}` is a {architecture}, which mistral.rs 0.8.1 cannot load\n  \
+            "error: --model `{text}` is a {architecture}, which {runtime} cannot load\n  \
              - read from {origin}\n\
              help: {}\n",
-            model::architectures::unsupported_help(&architecture)
+            model::architectures::unsupported_help(&architecture),
+            runtime = crate::RUNTIME,
         )),
         ResolveError::NeedsHeaders {
             architecture,

@@ -9,6 +9,7 @@ mod parallelism;
 mod server;
 
 pub use model::classify_source;
+pub use server::is_loopback;
 
 use super::document::Document;
 use super::path::KeyPath;

@@ -52,8 +52,7 @@ impl Checker<'_> {
         if had_key && api_key.is_none() {
             ok = false;
         }
-        let loopback =
-            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let loopback = is_loopback(&host);
         if !loopback && api_key.is_none() && ok {
             let at = self.value(&path("server.host"));
             self.warning(
@@ -170,6 +169,12 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `host` is this machine only: `localhost`, or any loopback
+/// address (`127.0.0.0/8`, `::1`). The one test, for validation and `apply`.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `origin` is `scheme://host[:port]`, as the `Origin` header holds it.
 fn check_origin(origin: &str) -> Result<(), &'static str> {
     if origin == "*" {
@@ -230,6 +235,16 @@ mod tests {
             "https://a b",
         ] {
             assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_every_address_of_this_machine() {
+        for host in ["localhost", "127.0.0.1", "127.0.0.2", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "10.0.0.1", "serving-box", "::"] {
+            assert!(!is_loopback(host), "{host}");
         }
     }
 

@@ -52,6 +52,7 @@ fn case(source: &str, workload: &str, gpus: &str) {
         inventory: &gpus,
         settings: &settings,
         visible: None,
+        classified: None,
     };
     let chosen = plan::plan(&input)
         .plan

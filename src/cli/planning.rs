@@ -3,11 +3,13 @@
 //! turn its findings into diagnostics that point at manifest keys.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::diagnostic::{Code, Diagnostic, Place};
 use crate::inventory::{self, Inventory, InventorySource};
 use crate::manifest::{KeyPath, Loaded, Loader, Manifest, ModelSource, Overrides};
 use crate::model::{self, ResolveError, Resolved};
+use crate::plan::memory::Classified;
 use crate::plan::{self, Finding, Settings};
 
 /// Where the GPUs come from, from the command line.
@@ -44,7 +46,7 @@ pub const LIVE_INVENTORY_ENV: &str = "DEPLOYCTL_LIVE_INVENTORY";
 
 /// A plan made, with what it was made from.
 pub struct Planned {
-    pub model: Resolved,
+    pub model: Arc<Resolved>,
     pub inventory: Inventory,
     pub outcome: plan::Outcome,
 }
@@ -71,7 +73,16 @@ pub fn load_and_plan(
     let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
         return None;
     };
-    let planned = run(&loaded, &manifest, hardware, settings, Need::Required, out);
+    let models = ModelCache::default();
+    let planned = run(
+        &loaded,
+        &manifest,
+        hardware,
+        &models,
+        settings,
+        Need::Required,
+        out,
+    );
     crate::diagnostic::sort(out);
     Some(Session { manifest, planned })
 }
@@ -84,15 +95,47 @@ pub enum Need {
     IfKnown,
 }
 
+/// Models already resolved in this run, by what the manifest says of the
+/// model: `validate` over a tree resolves each model once, not once per
+/// manifest (a catalog entry's config, parsed and laid out as tensors).
+#[derive(Default)]
+pub struct ModelCache(std::sync::Mutex<std::collections::HashMap<String, Model>>);
+
+/// A model resolved, and its tensors classified for the planner.
+type Model = (Arc<Resolved>, Arc<Vec<Classified>>);
+
+impl ModelCache {
+    fn resolve(
+        &self,
+        model: &crate::manifest::Model,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Model, ResolveError> {
+        // Every field of the model section, paths and revision included.
+        let key = format!("{model:?}");
+        if let Some(hit) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let resolved = model::resolve(model, var)?;
+        let classified = Arc::new(plan::memory::classify(&resolved.shape));
+        let entry = (Arc::new(resolved), classified);
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, entry.clone());
+        }
+        Ok(entry)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     loaded: &Loaded,
     manifest: &Manifest,
     hardware: &Hardware,
+    models: &ModelCache,
     settings: &Settings,
     need: Need,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Planned> {
-    let inputs = inputs(loaded, manifest, hardware, need, out)?;
+    let inputs = inputs(loaded, manifest, hardware, models, need, out)?;
     Some(plan_with(loaded, manifest, inputs, settings, out))
 }
 
@@ -100,7 +143,9 @@ pub fn run(
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub inventory: Inventory,
-    pub model: Resolved,
+    pub model: Arc<Resolved>,
+    /// The model's tensors, classified for the planner.
+    pub classified: Arc<Vec<Classified>>,
 }
 
 /// Reads the hardware and the model `manifest` plans for; `None`, with the
@@ -109,6 +154,7 @@ pub fn inputs(
     loaded: &Loaded,
     manifest: &Manifest,
     hardware: &Hardware,
+    models: &ModelCache,
     need: Need,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Inputs> {
@@ -164,7 +210,7 @@ pub fn inputs(
         None
     };
     // Resolved after the hardware, so a bad model and bad hardware both report.
-    let model = match model::resolve(&manifest.model, &var) {
+    let model = match models.resolve(&manifest.model, &var) {
         Ok(m) => m,
         Err(ResolveError::NotFound { .. }) if need == Need::IfKnown => return None,
         Err(e) => {
@@ -178,7 +224,8 @@ pub fn inputs(
     };
     Some(Inputs {
         inventory: inventory?,
-        model,
+        model: model.0,
+        classified: model.1,
     })
 }
 
@@ -187,7 +234,11 @@ pub fn inputs(
 pub fn plan_with(
     loaded: &Loaded,
     manifest: &Manifest,
-    Inputs { inventory, model }: Inputs,
+    Inputs {
+        inventory,
+        model,
+        classified,
+    }: Inputs,
     settings: &Settings,
     out: &mut Vec<Diagnostic>,
 ) -> Planned {
@@ -203,6 +254,7 @@ pub fn plan_with(
         inventory: &inventory,
         settings,
         visible: visible.as_ref(),
+        classified: Some(&classified),
     });
     for finding in &outcome.findings {
         out.push(to_diagnostic(finding, loaded));

@@ -125,6 +125,7 @@ pub fn run(mut args: Args, color: bool) -> Exit {
     };
     let loader = Loader::new();
     let overrides = Overrides::from_process(args.sets.clone());
+    let models = planning::ModelCache::default();
     // Manifests are independent: load them on every core, keeping only what the
     // report needs so memory stays flat however many there are.
     let results: Vec<Checked> = candidates
@@ -138,6 +139,7 @@ pub fn run(mut args: Args, color: bool) -> Exit {
                     loaded,
                     manifest,
                     &args.hardware,
+                    &models,
                     &settings,
                     Need::IfKnown,
                     &mut outcome.diagnostics,

@@ -29,21 +29,26 @@ struct Index {
 }
 
 /// Every catalog entry.
-pub fn entries() -> Vec<Entry> {
-    let text = CATALOG
-        .get_file("index.toml")
-        .and_then(|f| f.contents_utf8())
-        .expect("catalog/index.toml is embedded");
-    toml::from_str::<Index>(text)
-        .expect("catalog/index.toml is valid (tested)")
-        .model
+pub fn entries() -> &'static [Entry] {
+    // Decoded once: `validate` over a tree looks it up for every manifest.
+    static ENTRIES: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let text = CATALOG
+            .get_file("index.toml")
+            .and_then(|f| f.contents_utf8())
+            .expect("catalog/index.toml is embedded");
+        toml::from_str::<Index>(text)
+            .expect("catalog/index.toml is valid (tested)")
+            .model
+    })
 }
 
 /// The entry for a hub id (case-insensitive), and its config text.
 pub fn lookup(id: &str) -> Option<(Entry, Option<&'static str>)> {
     let entry = entries()
-        .into_iter()
-        .find(|e| e.id.eq_ignore_ascii_case(id))?;
+        .iter()
+        .find(|e| e.id.eq_ignore_ascii_case(id))?
+        .clone();
     let config = entry
         .config
         .as_deref()

@@ -179,7 +179,7 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
         ModelSource::Hub { .. } => None,
     });
     if let Some(key) = key {
-        let entry = catalog::entries().into_iter().find(|e| {
+        let entry = catalog::entries().iter().find(|e| {
             e.id.eq_ignore_ascii_case(&key)
                 || e.id
                     .rsplit('/')

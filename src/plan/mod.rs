@@ -39,6 +39,9 @@ pub struct Input<'a> {
     /// What `CUDA_VISIBLE_DEVICES` shows this process, when planning for the
     /// live machine.
     pub visible: Option<&'a crate::inventory::visible::Devices>,
+    /// `memory::classify(shape)`, when the caller has it from an earlier
+    /// plan of the same model (`validate` plans one model many times).
+    pub classified: Option<&'a [memory::Classified]>,
 }
 
 /// The result: a plan when one could be made (it may still not fit: see
@@ -214,7 +217,10 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         dtype,
         manual: manual.as_ref().map(|mm| &mm.placement),
         overrides: &quantization,
-        tensors: memory::classify(shape),
+        tensors: input.classified.map_or_else(
+            || std::borrow::Cow::Owned(memory::classify(shape)),
+            std::borrow::Cow::Borrowed,
+        ),
         tables: Default::default(),
     };
     let weights = scope.weights(m.precision.quantization);
@@ -570,7 +576,7 @@ struct Scope<'a> {
     manual: Option<&'a Placement>,
     overrides: &'a BTreeMap<u64, Quantization>,
     /// Every tensor, classified once.
-    tensors: Vec<memory::Classified>,
+    tensors: std::borrow::Cow<'a, [memory::Classified]>,
     /// Weight tables already built, by quantization: explaining a misfit
     /// tries each quantization many times.
     tables: std::cell::RefCell<Vec<(Quantization, WeightTable)>>,
@@ -957,15 +963,27 @@ fn gpus_needed(scope: &Scope<'_>, w: Workload) -> Option<(usize, String)> {
     let largest = scope.devices.iter().max_by_key(|d| d.limit.0)?;
     let weights = scope.weights(scope.input.manifest.precision.quantization);
     let pricing = scope.pricing(&weights, w);
-    (scope.devices.len() + 1..=64).find_map(|n| {
+    let fits = |n: usize| {
         let copies = vec![largest.clone(); n];
         let order: Vec<usize> = (0..n).collect();
-        let placement = strategy::pipeline_split(&pricing, &copies, &order, false)?;
-        pricing
-            .evaluate(&placement, &copies)
-            .fits()
-            .then(|| (n, largest.gpu.label()))
-    })
+        strategy::pipeline_split(&pricing, &copies, &order, false)
+            .is_some_and(|placement| pricing.evaluate(&placement, &copies).fits())
+    };
+    // More copies of one GPU never make a pipeline fit worse, so the fewest
+    // that fit are found by bisection: some 6 plans, not up to 63.
+    let (mut low, mut high) = (scope.devices.len() + 1, 64);
+    if !fits(high) {
+        return None;
+    }
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if fits(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    Some((low, largest.gpu.label()))
 }
 
 /// The least aggressive quantization with which the plan fits.

@@ -394,14 +394,14 @@ fn resolve(text: &str, source: &ModelSource) -> Result<Resolved, Fail> {
 /// architecture mistral.rs loads.
 fn catalog_ids() -> Vec<String> {
     catalog::entries()
-        .into_iter()
+        .iter()
         .filter(|e| e.config.is_some())
         .filter(|e| {
             e.architecture
                 .as_deref()
                 .is_some_and(|a| model::architectures::find(a).is_some())
         })
-        .map(|e| e.id)
+        .map(|e| e.id.clone())
         .collect()
 }
 
@@ -561,6 +561,7 @@ impl Scratch {
                     &loaded,
                     &manifest,
                     &self.hardware,
+                    &planning::ModelCache::default(),
                     self.need,
                     &mut diagnostics,
                 );

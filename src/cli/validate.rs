@@ -254,7 +254,6 @@ pub fn run(mut args: Args, color: bool) -> Exit {
             }
         }
     }
-    let _ = (errors, warnings);
     super::exit::of(&diagnostics, args.deny_warnings)
 }
 

@@ -29,6 +29,13 @@ impl Admission {
             metrics,
         }
     }
+
+    /// Counts a request in (`+1`) or out (`-1`): those in flight, and of
+    /// them those past the sequences that run.
+    fn count(&self, change: i64) {
+        let now = self.metrics.in_flight.inc_by(change) + change;
+        self.metrics.waiting.set((now - self.running).max(0));
+    }
 }
 
 /// A request's place among those admitted, held until its response ends
@@ -38,14 +45,12 @@ pub struct Admitted(#[allow(dead_code)] Arc<Place>);
 
 struct Place {
     _permit: OwnedSemaphorePermit,
-    metrics: Arc<Metrics>,
-    running: i64,
+    admission: Arc<Admission>,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let now = self.metrics.in_flight.dec() - 1;
-        self.metrics.waiting.set((now - self.running).max(0));
+        self.admission.count(-1);
     }
 }
 
@@ -56,7 +61,7 @@ pub async fn admit(
 ) -> Response {
     let Ok(permit) = admission.places.clone().try_acquire_owned() else {
         admission.metrics.refused_busy.inc();
-        let mut response = super::unavailable(
+        let mut response = super::refusal(
             StatusCode::TOO_MANY_REQUESTS,
             "the deployment is running and queueing as many requests as it allows; retry shortly",
         );
@@ -65,15 +70,10 @@ pub async fn admit(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return response;
     };
-    let now = admission.metrics.in_flight.inc() + 1;
-    admission
-        .metrics
-        .waiting
-        .set((now - admission.running).max(0));
+    admission.count(1);
     let place = Admitted(Arc::new(Place {
         _permit: permit,
-        metrics: admission.metrics.clone(),
-        running: admission.running,
+        admission: admission.clone(),
     }));
     let mut response = next.run(request).await.into_response();
     response.extensions_mut().insert(place);

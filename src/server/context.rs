@@ -80,7 +80,7 @@ pub async fn fit(
 }
 
 fn refuse(message: String) -> Response {
-    super::unavailable(StatusCode::BAD_REQUEST, &message)
+    super::refusal(StatusCode::BAD_REQUEST, &message)
 }
 
 /// The prompt's tokens, as mistral.rs counts them (chat template applied).

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
 /// The limits a deployment puts on requests.
@@ -147,13 +147,7 @@ fn image_urls(request: &Value) -> Vec<String> {
 }
 
 fn error(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({
-            "error": { "message": message, "type": "invalid_request_error" }
-        })),
-    )
-        .into_response()
+    super::refusal(status, &message)
 }
 
 #[cfg(test)]

@@ -127,15 +127,42 @@ impl std::fmt::Display for Failure {
 
 struct Shared {
     phase: CurrentPhase,
-    routes: RwLock<Option<Router>>,
-    engine: RwLock<Option<Arc<MistralRs>>>,
-    /// How the build differs from the plan: `/health` answers 503 while any.
-    deviations: RwLock<Vec<String>>,
+    /// Set once, when the model is loaded.
+    ready: std::sync::OnceLock<Ready>,
     model_id: String,
     max_seq_len: u64,
     status: RwLock<serde_json::Value>,
     metrics: Arc<Metrics>,
     measure: Measure,
+}
+
+/// What serving needs once the model is loaded.
+struct Ready {
+    /// mistral.rs's routes, behind the renaming and error shaping.
+    routes: Router,
+    engine: Arc<MistralRs>,
+    /// How the build differs from the plan: `/health` answers 503 while any
+    /// (none kept under `allow_deviations`).
+    deviations: Vec<String>,
+}
+
+impl Shared {
+    /// Enters `phase`, for requests and in `/metrics` alike.
+    fn enter(&self, phase: Phase) {
+        self.phase.set(phase);
+        self.metrics.set_phase(phase);
+    }
+
+    /// Measures memory now (off the async threads: NVML and `/proc` block),
+    /// and records it in the metrics.
+    async fn remeasure(&self) -> Vec<Row> {
+        let measure = self.measure.clone();
+        let rows = tokio::task::spawn_blocking(move || measure())
+            .await
+            .unwrap_or_default();
+        record_memory(&self.metrics, &rows);
+        rows
+    }
 }
 
 /// Counts SIGINT and SIGTERM from now on. One listener for the whole run:
@@ -187,9 +214,7 @@ where
     let metrics = Arc::new(Metrics::new());
     let shared = Arc::new(Shared {
         phase: CurrentPhase::default(),
-        routes: RwLock::new(None),
-        engine: RwLock::new(None),
-        deviations: RwLock::new(Vec::new()),
+        ready: std::sync::OnceLock::new(),
         model_id: options.model_id,
         max_seq_len: options.limits.max_seq_len,
         status: RwLock::new(options.status),
@@ -263,11 +288,15 @@ where
                 model_name::rename,
             ))
             .layer(axum::middleware::from_fn(errors::shape));
-    *shared.routes.write().await = Some(routes);
-    *shared.engine.write().await = Some(engine);
-    if !options.allow_deviations {
-        *shared.deviations.write().await = loaded.deviations.clone();
-    }
+    let _ = shared.ready.set(Ready {
+        routes,
+        engine,
+        deviations: if options.allow_deviations {
+            Vec::new()
+        } else {
+            loaded.deviations.clone()
+        },
+    });
     let took = started.elapsed();
     let measured = (shared.measure)();
     record_memory(&metrics, &measured);
@@ -283,8 +312,7 @@ where
             serde_json::to_value(&measured).unwrap_or_default(),
         );
     }
-    shared.phase.set(Phase::Ready);
-    metrics.set_phase(Phase::Ready);
+    shared.enter(Phase::Ready);
     (options.on_ready)(took, &measured);
     // What the load's table already warned of is not warned of again.
     let warned = measured
@@ -299,8 +327,7 @@ where
         // The listener stopped by itself.
         _ = &mut server => return Err(Failure::Serve("the listener stopped".into())),
     }
-    shared.phase.set(Phase::Draining);
-    metrics.set_phase(Phase::Draining);
+    shared.enter(Phase::Draining);
     say(
         options.log,
         "info",
@@ -396,8 +423,9 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// An error in OpenAI's shape, for the server's own refusals.
-fn unavailable(status: StatusCode, message: &str) -> Response {
+/// An error in OpenAI's shape, for the server's own refusals; its `type`
+/// follows the status.
+fn refusal(status: StatusCode, message: &str) -> Response {
     let kind = match status {
         StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
         s if s.is_server_error() => "server_error",
@@ -426,12 +454,7 @@ async fn watch_memory(
     const MARGIN: f64 = 1.10;
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let measure = shared.measure.clone();
-        let Ok(rows) = tokio::task::spawn_blocking(move || measure()).await else {
-            continue;
-        };
-        record_memory(&shared.metrics, &rows);
-        for r in &rows {
+        for r in &shared.remeasure().await {
             if r.measured.0 as f64 > r.planned.0 as f64 * MARGIN && warned.insert(r.device.clone())
             {
                 say(
@@ -467,19 +490,16 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     match shared.phase.get() {
         Phase::Loading => unavailable("loading"),
         Phase::Draining => unavailable("draining"),
-        Phase::Ready => {
-            let deviations = shared.deviations.read().await;
-            if let Some(first) = deviations.first() {
-                let why = format!("the launch does not hold the plan: {first}");
-                return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        Phase::Ready => match shared.ready.get() {
+            Some(ready) if !ready.deviations.is_empty() => {
+                let why = format!("the launch does not hold the plan: {}", ready.deviations[0]);
+                (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
             }
-            match shared.engine.read().await.as_deref() {
-                Some(engine) if engine_alive(engine, &shared.model_id) => {
-                    (StatusCode::OK, "ok").into_response()
-                }
-                _ => unavailable("the model's engine has stopped"),
+            Some(ready) if engine_alive(&ready.engine, &shared.model_id) => {
+                (StatusCode::OK, "ok").into_response()
             }
-        }
+            _ => unavailable("the model's engine has stopped"),
+        },
     }
 }
 
@@ -492,11 +512,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
             (shared.phase.get() != Phase::Loading).into(),
         );
         if shared.phase.get() != Phase::Loading {
-            let measure = shared.measure.clone();
-            let rows = tokio::task::spawn_blocking(move || measure())
-                .await
-                .unwrap_or_default();
-            record_memory(&shared.metrics, &rows);
+            let rows = shared.remeasure().await;
             map.insert(
                 "measured".into(),
                 serde_json::to_value(&rows).unwrap_or_default(),
@@ -534,10 +550,8 @@ async fn not_found(request: Request) -> Response {
 /// The deployment's OpenAI routes go to mistral.rs's once they exist.
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let phase = shared.phase.get();
-    let routes = shared.routes.read().await.clone();
-    let engine = shared.engine.read().await.clone();
-    let (Phase::Ready, Some(routes), Some(engine)) = (phase, routes, engine) else {
-        let mut response = unavailable(
+    let (Phase::Ready, Some(ready)) = (phase, shared.ready.get()) else {
+        let mut response = refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             if phase == Phase::Draining {
                 "the server is shutting down"
@@ -550,12 +564,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         return response;
     };
+    let (routes, engine) = (ready.routes.clone(), &ready.engine);
     let (mut parts, body) = request.into_parts();
     let chat = parts.uri.path() == "/v1/chat/completions";
     let Some(guard::Parsed(mut json)) = parts.extensions.remove::<guard::Parsed>() else {
         return detached(routes, Request::from_parts(parts, body)).await;
     };
-    if let Err(refused) = context::fit(&engine, &mut json, chat, shared.max_seq_len).await {
+    if let Err(refused) = context::fit(engine, &mut json, chat, shared.max_seq_len).await {
         return refused;
     }
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -581,7 +596,7 @@ async fn detached(routes: Router, request: Request) -> Response {
     match tokio::spawn(async move { routes.oneshot(request).await }).await {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
-        Err(_) => unavailable(
+        Err(_) => refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the request's handler failed",
         ),

@@ -73,37 +73,21 @@ pub async fn track(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = route_name(request.uri().path());
     // Recorded even when the client goes before the answer: dropping this
     // future drops the exchange, which logs it as closed by the client.
-    let mut exchange = Exchange {
-        metrics: tracking.metrics.clone(),
-        log: tracking.log,
-        id: request_id(&request),
-        method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-        route,
-        status: CLIENT_CLOSED,
-        started: Instant::now(),
-        first_token: None,
-        usage: None,
-        prompt_seconds: None,
-        end: End::Running,
-        seen: Vec::new(),
-        sse: false,
-        _admitted: None,
-    };
+    let mut exchange = Exchange::begin(&tracking, &request);
+    let generation = generates(exchange.route);
     let mut cut = tracking.cut.clone();
-    let response = if generates(route) {
+    let response = if generation {
         // A stream ended here is cancelled in mistral.rs when its receiver
         // goes; a non-streamed generation runs on (see `detached`).
         tokio::select! {
             response = next.run(request) => response,
-            () = super::listener::until_true(&mut cut) => super::unavailable(
+            () = super::listener::until_true(&mut cut) => super::refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server stopped before the answer was complete",
             ),
-            () = tokio::time::sleep(tracking.request_timeout) => super::unavailable(
+            () = tokio::time::sleep(tracking.request_timeout) => super::refusal(
                 StatusCode::GATEWAY_TIMEOUT,
                 &format!(
                     "the answer took longer than the deployment's request timeout of {} s",
@@ -125,7 +109,7 @@ pub async fn track(
         .is_some_and(|v| v.starts_with("text/event-stream"));
     exchange.status = parts.status.as_u16();
     exchange._admitted = parts.extensions.remove::<Admitted>();
-    let (cut, deadline) = if generates(route) && exchange.sse {
+    let (cut, deadline) = if generation && exchange.sse {
         let mut rx = tracking.cut.clone();
         let cut: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             super::listener::until_true(&mut rx).await;
@@ -191,6 +175,28 @@ struct Exchange {
 const SEEN_LIMIT: usize = 4 << 20;
 
 impl Exchange {
+    /// The record of `request`, begun as it arrives: closed by the client
+    /// until a response says otherwise.
+    fn begin(tracking: &Tracking, request: &Request) -> Exchange {
+        Exchange {
+            metrics: tracking.metrics.clone(),
+            log: tracking.log,
+            id: request_id(request),
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            route: route_name(request.uri().path()),
+            status: CLIENT_CLOSED,
+            started: Instant::now(),
+            first_token: None,
+            usage: None,
+            prompt_seconds: None,
+            end: End::Running,
+            seen: Vec::new(),
+            sse: false,
+            _admitted: None,
+        }
+    }
+
     fn observe(&mut self, data: &[u8]) {
         if self.seen.len() + data.len() > SEEN_LIMIT {
             self.seen.clear();
@@ -451,23 +457,18 @@ mod tests {
 
     #[test]
     fn streamed_usage_and_first_token_are_read_across_frame_boundaries() {
-        let mut e = Exchange {
+        let tracking = Tracking {
             metrics: Arc::new(Metrics::new()),
             log: LogFormat::Plain,
-            id: "1".into(),
-            method: "POST".into(),
-            path: "/v1/chat/completions".into(),
-            route: "chat_completions",
-            status: 200,
-            started: Instant::now(),
-            first_token: None,
-            usage: None,
-            prompt_seconds: None,
-            end: End::Running,
-            seen: Vec::new(),
-            sse: true,
-            _admitted: None,
+            cut: watch::channel(false).1,
+            request_timeout: Duration::from_secs(1),
         };
+        let request = Request::post("/v1/chat/completions")
+            .body(Body::empty())
+            .unwrap();
+        let mut e = Exchange::begin(&tracking, &request);
+        e.status = 200;
+        e.sse = true;
         e.observe(b": keep-alive\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n");
         assert!(e.first_token.is_none());
         e.observe(b"data: {\"choices\":[{\"delta\":{\"content\":\"Pa");

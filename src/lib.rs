@@ -9,6 +9,7 @@
 /// version is the one `Cargo.lock` holds (`tests/mistralrs_source.rs`).
 pub const RUNTIME: &str = "mistral.rs 0.8.1";
 
+pub mod app;
 pub mod cli;
 pub mod diagnostic;
 pub mod files;

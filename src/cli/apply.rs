@@ -9,9 +9,10 @@
 use std::path::PathBuf;
 
 use super::exit::Exit;
+use super::hardware::Hardware;
 use super::output::eprint_human;
 use super::output::outln;
-use super::planning::{self, Hardware, Session};
+use crate::app::{App, LiveGpus, Session};
 use crate::diagnostic;
 use crate::launch;
 use crate::manifest::SecretSource;
@@ -93,13 +94,11 @@ pub fn run(args: Args, color: bool) -> Exit {
         ..Settings::default()
     };
     let mut diagnostics = Vec::new();
-    let Some(Session { manifest, planned }) = planning::load_and_plan(
-        &args.manifest,
-        args.sets,
-        &args.hardware,
-        &settings,
-        &mut diagnostics,
-    ) else {
+    let app = App::new(args.hardware.source(LiveGpus::Read), settings);
+    let overrides = crate::manifest::Overrides::from_process(args.sets);
+    let Some(Session { manifest, planned }) =
+        app.session(&args.manifest, &overrides, &mut diagnostics)
+    else {
         if !worker {
             eprint_human(&diagnostics, color);
         }
@@ -335,13 +334,7 @@ fn serve(serving: Serving<'_>) -> Exit {
             ),
         );
     }
-    let strategy = match plan.strategy {
-        crate::plan::Kind::Cpu => "CPU only".to_owned(),
-        crate::plan::Kind::Single => "one GPU".to_owned(),
-        crate::plan::Kind::Tensor { size } => format!("tensor parallel ×{size}"),
-        crate::plan::Kind::Pipeline => format!("pipeline over {} GPUs", plan.devices.len()),
-        crate::plan::Kind::Manual => "manual layer map".to_owned(),
-    };
+    let strategy = plan.strategy.describe(plan.devices.len());
     let on_cpu = description.on_cpu();
     let rehearsal = if plan.strategy != crate::plan::Kind::Cpu && on_cpu {
         ", rehearsed on the CPU"

@@ -276,10 +276,7 @@ pub fn record(inventory: &Inventory) -> String {
         }
     }
     for l in &inventory.links {
-        let kind = serde_json::to_value(l.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = l.kind.name();
         let _ = writeln!(
             out,
             "\n[[link]]\na = {}\nb = {}\nkind = \"{kind}\"",

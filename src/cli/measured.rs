@@ -75,8 +75,8 @@ pub fn table(rows: &[Row]) -> String {
             out,
             "  {:<22} planned {:>10}  measured {:>10}  difference {:+} MiB ({:+.1} %)",
             r.device,
-            crate::plan::render::gib(r.planned),
-            crate::plan::render::gib(r.measured),
+            super::plan_table::gib(r.planned),
+            super::plan_table::gib(r.measured),
             r.difference_mib,
             r.difference_percent
         );

@@ -6,13 +6,14 @@ mod config;
 mod discover;
 pub mod exit;
 mod gpus;
+mod hardware;
 mod init;
 mod man;
 #[cfg(feature = "serve")]
 mod measured;
 mod output;
 pub mod plan;
-mod planning;
+mod plan_table;
 mod render;
 pub mod schema;
 mod validate;

@@ -8,13 +8,16 @@ use serde::Serialize;
 
 use super::Format;
 use super::exit::Exit;
+use super::hardware::Hardware;
 use super::output::eprint_human;
 use super::output::{out, outln};
-use super::planning::{self, Hardware, Session};
+use super::plan_table;
+use crate::app::{App, LiveGpus, Session};
 use crate::diagnostic::{self, render};
 use crate::launch;
+use crate::manifest::Overrides;
 use crate::manifest::size::{ByteSize, parse_size};
-use crate::plan::{Settings, render as plan_render};
+use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -87,23 +90,16 @@ pub fn run(args: Args, color: bool) -> Exit {
         ..Settings::default()
     };
     let mut diagnostics = Vec::new();
-    let Some(Session { manifest, planned }) = planning::load_and_plan(
-        &args.manifest,
-        args.sets,
-        &args.hardware,
-        &settings,
-        &mut diagnostics,
-    ) else {
+    let app = App::new(args.hardware.source(LiveGpus::Read), settings);
+    let overrides = Overrides::from_process(args.sets);
+    let Some(Session { manifest, planned }) =
+        app.session(&args.manifest, &overrides, &mut diagnostics)
+    else {
         print_diagnostics(&diagnostics, args.format, color);
         return Exit::Invalid;
     };
     let errors = diagnostics.iter().any(diagnostic::Diagnostic::is_error);
-    let description = planned.as_ref().and_then(|p| {
-        p.outcome
-            .plan
-            .as_ref()
-            .map(|plan| launch::compile(&manifest, &p.model.shape, plan))
-    });
+    let description = planned.as_ref().and_then(|p| p.compile(&manifest));
     let launch = description.as_ref().map(launch::render);
     match args.format {
         Format::Json => {
@@ -159,16 +155,11 @@ pub fn run(args: Args, color: bool) -> Exit {
                         "precision".to_owned(),
                         format!(
                             "{}, quantization {}, KV cache {}",
-                            format!("{:?}", plan.dtype).to_lowercase(),
-                            serde_json::to_value(plan.quantization)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default(),
+                            plan.dtype.name(),
+                            plan.quantization.name(),
                             match plan.kv_cache {
-                                crate::manifest::values::KvCacheDtype::F8e4m3 =>
-                                    "f8e4m3".to_owned(),
-                                crate::manifest::values::KvCacheDtype::Auto =>
-                                    format!("{:?}", plan.dtype).to_lowercase(),
+                                crate::manifest::values::KvCacheDtype::F8e4m3 => "f8e4m3",
+                                crate::manifest::values::KvCacheDtype::Auto => plan.dtype.name(),
                             },
                         ),
                     ),
@@ -190,12 +181,9 @@ pub fn run(args: Args, color: bool) -> Exit {
                             )
                         },
                     ),
-                    ("weights".to_owned(), plan_render::gib(plan.weights_total)),
+                    ("weights".to_owned(), plan_table::gib(plan.weights_total)),
                 ];
-                out!(
-                    "{}",
-                    plan_render::human(plan, &header, launch, args.explain)
-                );
+                out!("{}", plan_table::human(plan, &header, launch, args.explain));
                 if errors {
                     eprintln!("\nerror: the plan does not fit; see the diagnostics above");
                 }

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use super::exit::Exit;
+use super::hardware::Hardware;
 use super::output::eprint_human;
 use super::output::{out, outln};
-use super::planning::{self, Hardware, Session};
+use crate::app::{App, LiveGpus, Session};
 use crate::diagnostic;
 use crate::launch;
+use crate::manifest::Overrides;
 use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -49,27 +51,21 @@ pub fn run(args: Args, color: bool) -> Exit {
         return Exit::Usage;
     }
     let mut diagnostics = Vec::new();
-    let Some(Session { manifest, planned }) = planning::load_and_plan(
-        &args.manifest,
-        args.sets,
-        &args.hardware,
-        &Settings::default(),
-        &mut diagnostics,
-    ) else {
+    let app = App::new(args.hardware.source(LiveGpus::Read), Settings::default());
+    let overrides = Overrides::from_process(args.sets);
+    let Some(Session { manifest, planned }) =
+        app.session(&args.manifest, &overrides, &mut diagnostics)
+    else {
         eprint_human(&diagnostics, color);
         return Exit::Invalid;
     };
     eprint_human(&diagnostics, color);
-    let Some((planned, plan)) = planned
-        .as_ref()
-        .and_then(|p| p.outcome.plan.as_ref().map(|plan| (p, plan)))
-    else {
+    let Some(description) = planned.as_ref().and_then(|p| p.compile(&manifest)) else {
         return super::exit::of(&diagnostics, false).worst(Exit::DoesNotFit);
     };
     if diagnostics.iter().any(diagnostic::Diagnostic::is_error) {
         return super::exit::of(&diagnostics, false);
     }
-    let description = launch::compile(&manifest, &planned.model.shape, plan);
     let rendered = launch::render(&description);
     if matches!(args.target, Target::MistralrsCli | Target::MistralrsToml) {
         if let Some(warning) = unauthenticated(&manifest) {

@@ -8,12 +8,13 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::exit::Exit;
+use super::hardware::Hardware;
 use super::output::outln;
 use super::output::{count, eprint_human};
-use super::planning::{self, Hardware, Need};
 use super::{Format, discover};
+use crate::app::{App, LiveGpus, Need};
 use crate::diagnostic::{Diagnostic, display_path, render};
-use crate::manifest::{Loader, Overrides};
+use crate::manifest::Overrides;
 
 pub const AFTER_HELP: &str = "\
 Each manifest whose model shape is known (a local checkpoint, `model.config`, the Hugging Face
@@ -105,11 +106,11 @@ struct Checked {
     files: Vec<PathBuf>,
 }
 
-pub fn run(mut args: Args, color: bool) -> Exit {
-    args.hardware.live = if args.live {
-        planning::LiveGpus::Read
+pub fn run(args: Args, color: bool) -> Exit {
+    let live = if args.live {
+        LiveGpus::Read
     } else {
-        planning::LiveGpus::Skip
+        LiveGpus::Skip
     };
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
@@ -123,27 +124,17 @@ pub fn run(mut args: Args, color: bool) -> Exit {
             return Exit::Usage;
         }
     };
-    let loader = Loader::new();
+    let app = App::new(args.hardware.source(live), crate::plan::Settings::default());
     let overrides = Overrides::from_process(args.sets.clone());
-    let models = planning::ModelCache::default();
     // Manifests are independent: load them on every core, keeping only what the
     // report needs so memory stays flat however many there are.
     let results: Vec<Checked> = candidates
         .par_iter()
         .map(|(path, explicit)| {
-            let mut outcome = loader.load(path, &overrides);
+            let mut outcome = app.loader().load(path, &overrides);
             // With a shape and hardware at hand, plan too, so budget errors fail CI.
             if let (Some(loaded), Some(manifest)) = (&outcome.loaded, &outcome.manifest) {
-                let settings = crate::plan::Settings::default();
-                planning::run(
-                    loaded,
-                    manifest,
-                    &args.hardware,
-                    &models,
-                    &settings,
-                    Need::IfKnown,
-                    &mut outcome.diagnostics,
-                );
+                app.plan(loaded, manifest, Need::IfKnown, &mut outcome.diagnostics);
                 crate::diagnostic::sort(&mut outcome.diagnostics);
             }
             let valid = !outcome.has_errors();

@@ -85,6 +85,17 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
+    /// The inventory file's spelling (`"pcie-switch"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Nvlink => "nvlink",
+            LinkKind::PcieSwitch => "pcie-switch",
+            LinkKind::HostBridge => "host-bridge",
+            LinkKind::SameSocket => "same-socket",
+            LinkKind::CrossSocket => "cross-socket",
+        }
+    }
+
     pub fn short(self) -> &'static str {
         match self {
             LinkKind::Nvlink => "NV",

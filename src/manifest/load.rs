@@ -82,11 +82,24 @@ impl Loader {
 
     /// Reads, merges and validates the manifest at `path`.
     pub fn load(&self, path: &Path, overrides: &Overrides) -> Outcome {
+        self.load_from(path, None, overrides)
+    }
+
+    /// Merges and validates `text` as if it were the file at `path`: relative
+    /// paths and `extends` resolve against `path`'s directory, and
+    /// diagnostics name `path`. Nothing is written (`init` checks its drafts
+    /// in memory).
+    pub fn load_str(&self, path: &Path, text: &str, overrides: &Overrides) -> Outcome {
+        self.load_from(path, Some(text.to_owned()), overrides)
+    }
+
+    fn load_from(&self, path: &Path, text: Option<String>, overrides: &Overrides) -> Outcome {
         let mut outcome = Outcome::default();
         let mut documents = Vec::new();
         let mut seen = HashSet::new();
         self.collect(
             path,
+            text,
             None,
             &mut Vec::new(),
             &mut seen,
@@ -151,9 +164,11 @@ impl Loader {
     }
 
     /// Reads `path` and, depth first, the files it extends; pushes them lowest first.
+    #[allow(clippy::too_many_arguments)]
     fn collect(
         &self,
         path: &Path,
+        given: Option<String>,
         via: Option<(&Document, std::ops::Range<usize>)>,
         chain: &mut Vec<PathBuf>,
         seen: &mut HashSet<PathBuf>,
@@ -164,7 +179,11 @@ impl Loader {
             Some((doc, span)) => doc.place(span.clone()),
             None => Place::File(path.to_path_buf()),
         };
-        let text = match crate::files::read_text(path, crate::files::cap::MANIFEST) {
+        let read = match given {
+            Some(text) => Ok(text),
+            None => crate::files::read_text(path, crate::files::cap::MANIFEST),
+        };
+        let text = match read {
             Ok(text) => text,
             Err(e) => {
                 let (code, message) = match (&via, e.kind()) {
@@ -225,7 +244,7 @@ impl Loader {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for (entry, span) in doc.extends.clone() {
             let base = normalize(&dir.join(&entry));
-            self.collect(&base, Some((&doc, span)), chain, seen, documents, out);
+            self.collect(&base, None, Some((&doc, span)), chain, seen, documents, out);
         }
         chain.pop();
         documents.push(doc);

@@ -13,7 +13,7 @@ mod safetensors;
 pub mod shape;
 pub mod tensors;
 
-pub use resolve::{ResolveError, Resolved, ShapeOrigin, resolve};
+pub use resolve::{Attempt, ResolveError, Resolved, ShapeOrigin, resolve};
 pub use shape::{
     Attention, Family, Mla, Modality, ModelShape, Moe, Recurrent, ShapeError, TextShape,
     VisionFamily, VisionShape,

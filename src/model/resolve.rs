@@ -66,8 +66,8 @@ pub struct Resolved {
 /// Why no shape could be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
-    /// No source had the shape; each source tried, with why it did not.
-    NotFound { tried: Vec<String> },
+    /// No source had the shape; each source tried, in order.
+    NotFound { tried: Vec<Attempt> },
     /// A source had a config, but it could not be read.
     Invalid { origin: String, reason: String },
     /// The architecture is one mistral.rs 0.8.1 cannot load.
@@ -81,6 +81,54 @@ pub enum ResolveError {
         architecture: String,
         origin: String,
     },
+}
+
+/// A source of the shape that was tried and did not have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// `model.source` is a directory without a config.json.
+    LocalDirectory { path: PathBuf },
+    /// `model.source` names a GGUF file that does not exist.
+    GgufFile { path: PathBuf },
+    /// `model.config` is not set.
+    ConfigKey,
+    /// The Hugging Face cache has no snapshot of the model; `hub` is `None`
+    /// when no variable says where the cache is.
+    HfCache { hub: Option<PathBuf>, id: String },
+    /// The built-in catalog lists the model, but without its config.
+    CatalogWithoutConfig { id: String },
+    /// The built-in catalog does not list the model.
+    CatalogNoEntry { key: String },
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::LocalDirectory { path } => {
+                write!(
+                    f,
+                    "local directory {}: no config.json there",
+                    path.display()
+                )
+            }
+            Attempt::GgufFile { path } => write!(f, "GGUF file {}: not found", path.display()),
+            Attempt::ConfigKey => f.write_str("model.config: not set"),
+            Attempt::HfCache { hub: Some(hub), id } => {
+                write!(
+                    f,
+                    "Hugging Face cache {}: no snapshot of {id}",
+                    hub.display()
+                )
+            }
+            Attempt::HfCache { hub: None, .. } => {
+                f.write_str("Hugging Face cache: HF_HUB_CACHE, HF_HOME and HOME are unset")
+            }
+            Attempt::CatalogWithoutConfig { id } => {
+                write!(f, "built-in catalog: {id} is listed without a config")
+            }
+            Attempt::CatalogNoEntry { key } => write!(f, "built-in catalog: no entry for {key}"),
+        }
+    }
 }
 
 /// Resolves the shape of `model`. `var` reads environment variables (for the
@@ -110,10 +158,7 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
                     shards,
                 });
             }
-            tried.push(format!(
-                "local directory {}: no config.json there",
-                path.display()
-            ));
+            tried.push(Attempt::LocalDirectory { path: path.clone() });
         }
         ModelSource::Gguf { path } => {
             if path.is_file() {
@@ -130,7 +175,7 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
                 }
                 return Ok(Resolved { shape, origin });
             }
-            tried.push(format!("GGUF file {}: not found", path.display()));
+            tried.push(Attempt::GgufFile { path: path.clone() });
         }
         ModelSource::Hub { .. } => {}
     }
@@ -142,7 +187,7 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
             },
         );
     }
-    tried.push("model.config: not set".into());
+    tried.push(Attempt::ConfigKey);
 
     let hub_id = match &model.source {
         ModelSource::Hub { id } => Some(id.clone()),
@@ -158,15 +203,16 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
                             shards,
                         });
                     }
-                    None => tried.push(format!(
-                        "Hugging Face cache {}: no snapshot of {id}",
-                        hub.display()
-                    )),
+                    None => tried.push(Attempt::HfCache {
+                        hub: Some(hub),
+                        id: id.clone(),
+                    }),
                 }
             }
-            None => {
-                tried.push("Hugging Face cache: HF_HUB_CACHE, HF_HOME and HOME are unset".into())
-            }
+            None => tried.push(Attempt::HfCache {
+                hub: None,
+                id: id.clone(),
+            }),
         }
     }
 
@@ -220,11 +266,8 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
                 });
             }
             // The entry's notes are for maintainers; users get the fact.
-            Some((entry, None)) => tried.push(format!(
-                "built-in catalog: {} is listed without a config",
-                entry.id
-            )),
-            None => tried.push(format!("built-in catalog: no entry for {key}")),
+            Some((entry, None)) => tried.push(Attempt::CatalogWithoutConfig { id: entry.id }),
+            None => tried.push(Attempt::CatalogNoEntry { key }),
         }
     }
     Err(ResolveError::NotFound { tried })
@@ -381,8 +424,13 @@ mod tests {
         match resolve(&model, &|_| None) {
             Err(ResolveError::NotFound { tried }) => {
                 assert_eq!(tried.len(), 3, "{tried:?}");
-                assert!(tried[0].starts_with("model.config"));
-                assert!(tried[2].contains("no entry for nobody/nothing"));
+                assert_eq!(tried[0], Attempt::ConfigKey);
+                assert_eq!(
+                    tried[2],
+                    Attempt::CatalogNoEntry {
+                        key: "nobody/nothing".into()
+                    }
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -7,7 +7,6 @@ pub mod memory;
 pub mod mistralrs_auto;
 mod placement;
 mod preflight;
-pub mod render;
 pub mod strategy;
 
 use std::collections::BTreeMap;

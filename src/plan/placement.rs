@@ -34,6 +34,20 @@ pub enum Kind {
     Cpu,
 }
 
+impl Kind {
+    /// `tensor parallel ×4`, `pipeline over 3 GPUs`: what people read, for a
+    /// plan over `gpus` GPUs.
+    pub fn describe(self, gpus: usize) -> String {
+        match self {
+            Kind::Single => "single GPU".to_owned(),
+            Kind::Tensor { size } => format!("tensor parallel ×{size}"),
+            Kind::Pipeline => format!("pipeline over {gpus} GPUs"),
+            Kind::Manual => "manual layer map".to_owned(),
+            Kind::Cpu => "CPU only".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     pub device: usize,

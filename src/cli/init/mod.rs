@@ -10,17 +10,16 @@ use template::render;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::exit::Exit;
 use tempfile::NamedTempFile;
 
-use super::exit::Exit;
-use super::planning::{self, Hardware, Need, Planned};
+use crate::app::{App, HardwareSource, Need, Planned};
 use crate::diagnostic::{Diagnostic, display_path, io_reason, suggest};
 use crate::inventory::{self, Inventory, nvml};
 use crate::manifest::size::{ByteSize, parse_size};
 use crate::manifest::values::{DType, ModelKind, Quantization};
 use crate::manifest::{
-    ComputeCapability, ExpectedHardware, Loader, Model, ModelSource, Overrides, classify_source,
-    normalize_path,
+    ComputeCapability, Model, ModelSource, Overrides, classify_source, normalize_path,
 };
 use crate::model::{self, Modality, ResolveError, Resolved, ShapeOrigin, catalog};
 use crate::plan::{Kind, Plan, Settings};
@@ -157,14 +156,23 @@ fn init(args: &Args) -> Result<Exit, Fail> {
     let dir_abs = normalize_path(&cwd.join(&dir));
     let source_text = written_source(model_text, &source, &resolved.origin, &dir_abs);
 
-    let mut scratch = Scratch::new(&dir, &gpus)?;
+    let target = if to_stdout {
+        dir.join("deploy.toml")
+    } else {
+        args.output.clone()
+    };
+    let mut drafts = Drafts::new(target, !to_stdout, &gpus)?;
     let mut draft = Draft::new(args, model_text, &source, source_text, &resolved, &gpus);
-    let text = draft_text(&mut scratch, &mut draft, &gpus)?;
+    drafts.resolved = Some(resolved);
+    let text = draft_text(&mut drafts, &mut draft, &gpus)?;
 
     // What is written is exactly what was checked last.
-    let checked = scratch.check(&text)?;
+    let mut checked = drafts.check(&text)?;
     if checked.errors().next().is_some() {
         return Err(internal(&checked.diagnostics));
+    }
+    if !to_stdout {
+        checked = drafts.write(&text, &checked, args.force)?;
     }
     for d in checked.diagnostics.iter().filter(|d| !d.is_error()) {
         eprintln!("warning: {}", d.message);
@@ -185,12 +193,9 @@ fn init(args: &Args) -> Result<Exit, Fail> {
     }
     if to_stdout {
         eprintln!("printed the manifest for {summary}");
-        // Before printing: a closed pipe ends the process there.
-        drop(scratch);
         super::output::print(&text);
         return Ok(Exit::Ok);
     }
-    scratch.persist(&args.output, args.force)?;
     let shown = display_path(&args.output);
     eprintln!("wrote {shown} for {summary}");
     eprintln!(
@@ -202,8 +207,8 @@ fn init(args: &Args) -> Result<Exit, Fail> {
 
 /// The final text: planned with `auto`, quantized if it must be, then with the
 /// strategy `auto` picked written out when that plans the same.
-fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<String, Fail> {
-    let first = scratch.check(&render(draft))?;
+fn draft_text(drafts: &mut Drafts, draft: &mut Draft, gpus: &Gpus) -> Result<String, Fail> {
+    let first = drafts.check(&render(draft))?;
     let Some(inventory) = gpus.inventory() else {
         if first.errors().next().is_some() {
             return Err(internal(&first.diagnostics));
@@ -218,7 +223,7 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
             break;
         }
         draft.quantization = q;
-        fitting = scratch.check(&render(draft))?.fitting();
+        fitting = drafts.check(&render(draft))?.fitting();
     }
     // Long-context models rarely fit their whole context: when the user named
     // none, plan the longest power-of-two context that fits, at the least
@@ -229,7 +234,7 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
             draft.max_seq_len = tokens;
             for q in std::iter::once(Quantization::None).chain(ladder.iter().copied()) {
                 draft.quantization = q;
-                fitting = scratch.check(&render(draft))?.fitting();
+                fitting = drafts.check(&render(draft))?.fitting();
                 if fitting.is_some() {
                     eprintln!(
                         "note: the model's whole context ({full} tokens) does not fit; \
@@ -283,7 +288,7 @@ fn draft_text(scratch: &mut Scratch, draft: &mut Draft, gpus: &Gpus) -> Result<S
         layout: pinned,
         ..draft.clone()
     };
-    let checked = scratch.check(&render(&candidate))?;
+    let checked = drafts.check(&render(&candidate))?;
     let same = checked
         .fitting()
         .is_some_and(|(p, w)| same_layout(&p, &plan) && w <= warnings);
@@ -353,7 +358,8 @@ fn resolve(text: &str, source: &ModelSource) -> Result<Resolved, Fail> {
         ResolveError::NotFound { tried } => {
             let mut out =
                 format!("error: --model `{text}`: no source has the shape of this model\n");
-            for t in tried.iter().filter(|t| !t.starts_with("model.config")) {
+            // `--model` has no `model.config` to set.
+            for t in tried.iter().filter(|t| **t != model::Attempt::ConfigKey) {
                 let _ = writeln!(out, "  - {t}");
             }
             out.push_str(&did_you_mean(text));
@@ -457,22 +463,19 @@ fn written_source(text: &str, source: &ModelSource, origin: &ShapeOrigin, dir: &
     }
 }
 
-/// A file beside the target that drafts are checked in, so that relative paths
-/// resolve as they will in the real file; it becomes the real file by rename.
-struct Scratch {
-    file: NamedTempFile,
-    loader: Loader,
-    hardware: Hardware,
+/// Drafts checked in memory, as the file at `path` would load and plan: the
+/// GPUs and the model are read once for all of them, by one [`App`].
+struct Drafts {
+    app: App,
+    path: PathBuf,
+    /// Where the final text is written, then renamed to `path`: made first,
+    /// so an unwritable directory fails before any planning.
+    file: Option<NamedTempFile>,
     need: Need,
-    /// The hardware and model the last draft planned with, and what they were
-    /// read for. Drafts differ in precision, workload and layout, so these are
-    /// read once (NVML, the model's files), not for each of dozens of drafts.
-    read: Option<(ReadFor, planning::Inputs)>,
+    /// The model `init` resolved itself, recorded for the first draft's model
+    /// section so it is not read again.
+    resolved: Option<Resolved>,
 }
-
-/// What `planning::inputs` reads depends on: the model, whether the manifest
-/// is CPU-only, and `[devices.expect]`.
-type ReadFor = (Model, bool, Option<ExpectedHardware>);
 
 /// One draft, loaded and planned.
 struct Checked {
@@ -501,107 +504,106 @@ impl Checked {
     }
 }
 
-impl Scratch {
-    fn new(dir: &Path, gpus: &Gpus) -> Result<Self, Fail> {
-        let file = tempfile::Builder::new()
-            .prefix(".deployctl-init-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| {
-                Fail::invalid(format!(
-                    "error: cannot write in `{}`: {}\n",
-                    display_path(dir),
-                    io_reason(&e)
-                ))
-            })?;
-        let (hardware, need) = match gpus {
-            Gpus::Spec(spec, _) => (
-                Hardware {
-                    gpus: Some(spec.clone()),
-                    ..Hardware::default()
-                },
-                Need::Required,
-            ),
-            Gpus::Live(_) => (Hardware::default(), Need::Required),
-            Gpus::Unknown => (Hardware::default(), Need::IfKnown),
+impl Drafts {
+    fn new(path: PathBuf, to_file: bool, gpus: &Gpus) -> Result<Self, Fail> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
         };
-        Ok(Scratch {
+        let file = to_file
+            .then(|| {
+                tempfile::Builder::new()
+                    .prefix(".deployctl-init-")
+                    .suffix(".tmp")
+                    .tempfile_in(&dir)
+                    .map_err(|e| {
+                        Fail::invalid(format!(
+                            "error: cannot write in `{}`: {}\n",
+                            display_path(&dir),
+                            io_reason(&e)
+                        ))
+                    })
+            })
+            .transpose()?;
+        let need = match gpus {
+            Gpus::Unknown => Need::IfKnown,
+            Gpus::Spec(..) | Gpus::Live(_) => Need::Required,
+        };
+        Ok(Drafts {
+            app: App::new(
+                HardwareSource::read_already(gpus.inventory().cloned()),
+                Settings::default(),
+            ),
+            path,
             file,
-            loader: Loader::new(),
-            hardware,
             need,
-            read: None,
+            resolved: None,
         })
     }
 
-    /// Loads and plans `text` as `plan` would, without the environment's
-    /// overrides: the file must plan on its own.
+    /// Loads and plans `text` as `plan` would plan it at `self.path`, without
+    /// the environment's overrides: the file must plan on its own.
     fn check(&mut self, text: &str) -> Result<Checked, Fail> {
-        std::fs::write(self.file.path(), text).map_err(|e| {
-            Fail::invalid(format!(
-                "error: cannot write `{}`: {}\n",
-                display_path(self.file.path()),
-                io_reason(&e)
-            ))
-        })?;
-        let outcome = self.loader.load(self.file.path(), &Overrides::default());
+        let outcome = self
+            .app
+            .loader()
+            .load_str(&self.path, text, &Overrides::default());
+        self.planned(outcome)
+    }
+
+    fn planned(&mut self, outcome: crate::manifest::Outcome) -> Result<Checked, Fail> {
         let mut diagnostics = outcome.diagnostics;
         let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
             return Err(internal(&diagnostics));
         };
-        let read_for: ReadFor = (
-            manifest.model.clone(),
-            manifest.devices.gpus.as_ref().is_some_and(Vec::is_empty),
-            manifest.devices.expect.clone(),
-        );
-        let inputs = match &self.read {
-            Some((for_, inputs)) if *for_ == read_for => Some(inputs.clone()),
-            _ => {
-                let inputs = planning::inputs(
-                    &loaded,
-                    &manifest,
-                    &self.hardware,
-                    &planning::ModelCache::default(),
-                    self.need,
-                    &mut diagnostics,
-                );
-                self.read = inputs.clone().map(|i| (read_for, i));
-                inputs
-            }
-        };
-        let planned = inputs.map(|inputs| {
-            planning::plan_with(
-                &loaded,
-                &manifest,
-                inputs,
-                &Settings::default(),
-                &mut diagnostics,
-            )
-        });
+        if let Some(resolved) = self.resolved.take() {
+            self.app.models().remember(&manifest.model, resolved);
+        }
+        let planned = self
+            .app
+            .plan(&loaded, &manifest, self.need, &mut diagnostics);
         Ok(Checked {
             planned,
             diagnostics,
         })
     }
 
-    /// Renames the checked file into place: readers see the old file or the new
-    /// one, never half of one.
-    fn persist(self, path: &Path, force: bool) -> Result<(), Fail> {
-        let shown = display_path(path);
+    /// Writes `text` beside the target, loads that file back as `validate`
+    /// would, and renames it into place only when it plans as the draft did:
+    /// readers see the old file or the new one, never half of one.
+    fn write(&mut self, text: &str, planned: &Checked, force: bool) -> Result<Checked, Fail> {
+        let path = self.path.clone();
+        let shown = display_path(&path);
+        let cannot = |e: &std::io::Error| {
+            Fail::invalid(format!("error: cannot write `{shown}`: {}\n", io_reason(e)))
+        };
+        let Some(mut file) = self.file.take() else {
+            return Err(Fail::invalid(
+                "error: the manifest was written already; this is a bug in deployctl\n",
+            ));
+        };
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| cannot(&e))?;
+        let outcome = self.app.loader().load(file.path(), &Overrides::default());
+        let written = self.planned(outcome)?;
+        let as_json = |c: &Checked| c.plan().map(|p| serde_json::to_value(p).ok());
+        if as_json(&written) != as_json(planned)
+            || written.errors().count() != planned.errors().count()
+        {
+            return Err(internal(&written.diagnostics));
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            // A manifest is not a secret: the usual mode, not the scratch file's 0600.
-            let mode = std::fs::metadata(path)
+            // A manifest is not a secret: the usual mode, not the temporary file's 0600.
+            let mode = std::fs::metadata(&path)
                 .map(|m| m.permissions().mode())
                 .unwrap_or(0o644);
-            let _ =
-                std::fs::set_permissions(self.file.path(), std::fs::Permissions::from_mode(mode));
+            let _ = std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode));
         }
         let result = if force {
-            self.file.persist(path)
+            file.persist(&path)
         } else {
-            self.file.persist_noclobber(path)
+            file.persist_noclobber(&path)
         };
         result.map(drop).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -609,12 +611,10 @@ impl Scratch {
                     "error: `{shown}` exists; pass --force to overwrite it\n"
                 ))
             } else {
-                Fail::invalid(format!(
-                    "error: cannot write `{shown}`: {}\n",
-                    io_reason(&e.error)
-                ))
+                cannot(&e.error)
             }
-        })
+        })?;
+        Ok(written)
     }
 }
 

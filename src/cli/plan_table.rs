@@ -1,13 +1,13 @@
-//! A plan for people: one row per GPU, then decisions, candidates and the launch.
+//! A plan for people (`deployctl plan`): one row per GPU, then decisions, candidates and the launch.
 
 use std::fmt::Write as _;
 
 use comfy_table::presets::NOTHING;
 use comfy_table::{CellAlignment, Table};
 
-use super::{Kind, Plan};
 use crate::launch::Launch;
 use crate::manifest::size::ByteSize;
+use crate::plan::{Kind, Plan};
 
 /// `12.34 GiB`: fixed precision, so columns line up.
 pub fn gib(bytes: ByteSize) -> String {
@@ -125,13 +125,7 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
     for (k, v) in header {
         let _ = writeln!(out, "{k:<width$}  {v}");
     }
-    let strategy = match plan.strategy {
-        Kind::Single => "single GPU".to_owned(),
-        Kind::Tensor { size } => format!("tensor parallel ×{size}"),
-        Kind::Pipeline => format!("pipeline over {} GPUs", plan.devices.len()),
-        Kind::Manual => "manual layer map".to_owned(),
-        Kind::Cpu => "CPU only".to_owned(),
-    };
+    let strategy = plan.strategy.describe(plan.devices.len());
     let _ = writeln!(out, "{:<width$}  {strategy}\n", "strategy");
     out.push_str(&table(plan));
     if let Some(d) = plan.devices.first() {
@@ -213,17 +207,14 @@ fn explain_terms(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "  weights      Σ tensor bytes of the device's layers at {} ({}), plus embeddings, lm_head and the vision tower on the first GPU",
-        format!("{:?}", plan.dtype).to_lowercase(),
+        plan.dtype.name(),
         if plan.quantization == crate::manifest::values::Quantization::None {
             "no quantization".to_owned()
         } else {
             format!(
                 "{} at {} bits per weight for attention/MLP projections and lm_head",
-                serde_json::to_value(plan.quantization)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                super::memory::bits_per_weight(plan.quantization).unwrap_or(16.0)
+                plan.quantization.name(),
+                crate::plan::memory::bits_per_weight(plan.quantization).unwrap_or(16.0)
             )
         }
     );

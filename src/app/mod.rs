@@ -1,0 +1,220 @@
+//! The application layer: every command is arguments → [`App`] → output.
+//!
+//! An [`App`] acquires what plans are made from once per run (the hardware,
+//! each model's shape, the manifest schema) and offers the one path from a
+//! manifest to a plan and its launch that `plan`, `render`, `apply`,
+//! `validate` and `init` share. The planner below it stays pure; the commands
+//! above it only parse arguments and print.
+
+mod findings;
+pub mod hardware;
+mod models;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diagnostic::{self, Code, Diagnostic};
+use crate::inventory::{self, Inventory, InventorySource};
+use crate::launch;
+use crate::manifest::{KeyPath, Loaded, Loader, Manifest, Overrides};
+use crate::model::{ResolveError, Resolved};
+use crate::plan::memory::Classified;
+use crate::plan::{self, Settings};
+
+pub use hardware::{HardwareSource, LIVE_INVENTORY_ENV, LiveGpus, Named};
+pub use models::ModelCache;
+
+/// Whether a missing shape or missing hardware is an error (`plan`) or just
+/// means there is nothing to plan (`validate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Required,
+    IfKnown,
+}
+
+/// What a plan is made from besides the manifest: the hardware and the model.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub inventory: Inventory,
+    pub model: Arc<Resolved>,
+    /// The model's tensors, classified for the planner.
+    pub classified: Arc<Vec<Classified>>,
+}
+
+/// A plan made, with what it was made from.
+pub struct Planned {
+    pub model: Arc<Resolved>,
+    pub inventory: Inventory,
+    pub outcome: plan::Outcome,
+}
+
+impl Planned {
+    /// The launch the plan compiles to, when there is a plan.
+    pub fn compile(&self, manifest: &Manifest) -> Option<launch::Description> {
+        let plan = self.outcome.plan.as_ref()?;
+        Some(launch::compile(manifest, &self.model.shape, plan))
+    }
+}
+
+/// A manifest loaded and validated, and its plan if one could be made.
+pub struct Session {
+    pub manifest: Manifest,
+    pub planned: Option<Planned>,
+}
+
+/// One run's inputs, acquired once.
+pub struct App {
+    loader: Loader,
+    hardware: HardwareSource,
+    models: ModelCache,
+    settings: Settings,
+}
+
+impl App {
+    pub fn new(hardware: HardwareSource, settings: Settings) -> Self {
+        App {
+            loader: Loader::new(),
+            hardware,
+            models: ModelCache::default(),
+            settings,
+        }
+    }
+
+    pub fn loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    pub fn models(&self) -> &ModelCache {
+        &self.models
+    }
+
+    /// `plan`, `render` and `apply`: load the manifest at `path` with the
+    /// `--set` and environment overrides, then plan it; the shape and the
+    /// hardware must be known. `None` when the manifest itself is invalid.
+    /// Every diagnostic goes to `out`, sorted once the planner added its own.
+    pub fn session(
+        &self,
+        path: &Path,
+        overrides: &Overrides,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Session> {
+        let outcome = self.loader.load(path, overrides);
+        out.extend(outcome.diagnostics);
+        let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
+            return None;
+        };
+        let planned = self.plan(&loaded, &manifest, Need::Required, out);
+        diagnostic::sort(out);
+        Some(Session { manifest, planned })
+    }
+
+    /// Plans a loaded manifest: the inputs, then the planner.
+    pub fn plan(
+        &self,
+        loaded: &Loaded,
+        manifest: &Manifest,
+        need: Need,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Planned> {
+        let inputs = self.inputs(loaded, manifest, need, out)?;
+        Some(self.plan_with(loaded, manifest, inputs, out))
+    }
+
+    /// The hardware and the model `manifest` plans for; `None`, with the
+    /// reasons in `out`, when either is missing.
+    pub fn inputs(
+        &self,
+        loaded: &Loaded,
+        manifest: &Manifest,
+        need: Need,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Inputs> {
+        let place = |key: &str| loaded.provenance.value_place(&KeyPath::parse(key));
+        let cpu_only = manifest.devices.gpus.as_ref().is_some_and(Vec::is_empty);
+        let inventory = if cpu_only {
+            Some(Inventory::new(InventorySource::CpuOnly, Vec::new()))
+        } else {
+            match self.hardware.before_expectation() {
+                Ok(Some(found)) => Some(found),
+                Err(d) => {
+                    out.push(*d);
+                    None
+                }
+                Ok(None) => {
+                    let expected = manifest
+                        .devices
+                        .expect
+                        .as_ref()
+                        .and_then(inventory::from_expectation);
+                    if expected.is_none() && need == Need::Required {
+                        out.push(
+                            Diagnostic::error(
+                                Code::NoHardware,
+                                place("devices"),
+                                "no GPUs to plan for: give `--inventory FILE` or `--gpus SPEC`, or describe them in `[devices.expect]`",
+                            )
+                            .help("e.g. `deployctl plan deploy.toml --gpus 4xA100-80GB`, or `[devices.expect]` with `count` and `memory`"),
+                        );
+                    }
+                    expected
+                }
+            }
+        };
+        // Resolved after the hardware, so a bad model and bad hardware both report.
+        let var = |name: &str| std::env::var(name).ok();
+        let model = match self.models.resolve(&manifest.model, &var) {
+            Ok(m) => m,
+            Err(ResolveError::NotFound { .. }) if need == Need::IfKnown => return None,
+            Err(e) => {
+                out.push(findings::resolve_error(
+                    e,
+                    &manifest.model.source,
+                    place("model.source"),
+                ));
+                return None;
+            }
+        };
+        Some(Inputs {
+            inventory: inventory?,
+            model: model.resolved,
+            classified: model.classified,
+        })
+    }
+
+    /// Plans `manifest` on inputs already read, and turns the planner's
+    /// findings into diagnostics that point at manifest keys.
+    pub fn plan_with(
+        &self,
+        loaded: &Loaded,
+        manifest: &Manifest,
+        Inputs {
+            inventory,
+            model,
+            classified,
+        }: Inputs,
+        out: &mut Vec<Diagnostic>,
+    ) -> Planned {
+        let visible = (inventory.source == InventorySource::Live).then(|| {
+            inventory::visible::parse(
+                std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+                &inventory.gpus,
+            )
+        });
+        let outcome = plan::plan(&plan::Input {
+            manifest,
+            shape: &model.shape,
+            inventory: &inventory,
+            settings: &self.settings,
+            visible: visible.as_ref(),
+            classified: Some(&classified),
+        });
+        for finding in &outcome.findings {
+            out.push(findings::to_diagnostic(finding, loaded));
+        }
+        Planned {
+            model,
+            inventory,
+            outcome,
+        }
+    }
+}

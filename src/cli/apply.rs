@@ -353,7 +353,7 @@ fn serve(serving: Serving<'_>) -> Exit {
     let summary = format!(
         "{} layers, {}",
         plan.model_layers,
-        crate::plan::render::gib(plan.weights_total)
+        super::plan_table::gib(plan.weights_total)
     );
     let planned = plan.clone();
     // What this process holds before the model: the plan does not cover it.

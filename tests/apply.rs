@@ -796,7 +796,7 @@ fn the_tiny_checkpoint_runs_on_one_gpu_under_a_map_of_one_entry() {
         d.status()["launch"]["devices"],
         serde_json::json!({"kind": "layers", "per_device": [[0, 4]]})
     );
-    stops_having_built_the_map(d, "one GPU");
+    stops_having_built_the_map(d, "single GPU");
 }
 
 #[test]

@@ -406,3 +406,54 @@ fn an_architecture_planned_only_from_its_checkpoint_asks_for_it() {
         &["--gpus", "2x80GiB"]
     ));
 }
+
+/// The capacity `plan` prints is the edge of fitting: its figure fits, one
+/// more does not. The tensor example holds its layout whatever the workload,
+/// so the manifest's own plan agrees with the capacity search exactly.
+#[test]
+fn capacity_is_the_edge_of_fitting_and_auto_solves_to_it() {
+    let dir = example("qwen1.5-72b-tensor-5xa100");
+    let (code, report) = json(&dir, &INVENTORY);
+    assert_eq!(code, Some(0), "{report:#}");
+    let capacity = &report["plan"]["capacity"];
+    for (key, set) in [
+        ("max_seq_len", "workload.max_seq_len"),
+        ("max_batch_size", "workload.max_batch_size"),
+    ] {
+        let bound = &capacity[key];
+        assert_eq!(bound["limit"]["kind"], "memory", "{bound}");
+        assert_eq!(bound["limit"]["term"], "kv_cache", "{bound}");
+        let edge = bound["value"].as_u64().unwrap();
+        for (value, fits) in [(edge, true), (edge + 1, false)] {
+            let flag = format!("{set}={value}");
+            let (code, report) = json(&dir, &[INVENTORY[0], INVENTORY[1], "--set", &flag]);
+            assert_eq!(report["fits"], fits, "{flag}: {:#}", report["diagnostics"]);
+            assert_eq!(code, Some(if fits { 0 } else { 3 }), "{flag}");
+        }
+        // `"auto"` plans at the edge, and the launch carries what it solved.
+        let flag = format!("{set}=auto");
+        let (code, report) = json(&dir, &[INVENTORY[0], INVENTORY[1], "--set", &flag]);
+        assert_eq!(code, Some(0), "{flag}: {:#}", report["diagnostics"]);
+        assert_eq!(report["plan"][key].as_u64(), Some(edge), "{flag}");
+        let args: Vec<&str> = report["launch"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let flag = format!("--{}", key.replace('_', "-"));
+        let at = args.iter().position(|a| *a == flag).expect(&flag);
+        assert_eq!(args[at + 1], edge.to_string(), "{args:?}");
+    }
+    // A cap below the edge is what is solved.
+    let (_, report) = json(
+        &dir,
+        &[
+            INVENTORY[0],
+            INVENTORY[1],
+            "--set",
+            "workload.max_seq_len={ auto = true, max = 4096 }",
+        ],
+    );
+    assert_eq!(report["plan"]["max_seq_len"], 4096);
+}

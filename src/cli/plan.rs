@@ -87,6 +87,7 @@ pub fn run(args: Args, color: bool) -> Exit {
     let settings = Settings {
         overhead: args.overhead,
         flash_attention: args.flash_attention,
+        capacity: true,
         ..Settings::default()
     };
     let mut diagnostics = Vec::new();

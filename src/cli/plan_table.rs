@@ -7,7 +7,7 @@ use comfy_table::{CellAlignment, Table};
 
 use crate::launch::Launch;
 use crate::manifest::size::ByteSize;
-use crate::plan::{Kind, Plan};
+use crate::plan::{Bound, Capacity, Kind, Limit, Plan};
 
 /// `12.34 GiB`: fixed precision, so columns line up.
 pub fn gib(bytes: ByteSize) -> String {
@@ -139,6 +139,10 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
             s.overhead.as_str()
         );
     }
+    if let Some(capacity) = &plan.capacity {
+        out.push_str("\nCapacity (solved over this memory model):\n");
+        out.push_str(&capacity_lines(capacity, plan, "  "));
+    }
     if !plan.decisions.is_empty() {
         out.push_str("\nDecisions:\n");
         for d in &plan.decisions {
@@ -159,6 +163,9 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
                 let _ = writeln!(out, "  {mark} {} (chosen)", c.description);
             } else {
                 let _ = writeln!(out, "  {mark} {}: {}", c.description, c.reason);
+                if let Some(capacity) = &c.capacity {
+                    out.push_str(&capacity_lines(capacity, plan, "      "));
+                }
             }
         }
     }
@@ -200,6 +207,37 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
         }
     }
     out
+}
+
+/// `max_seq_len     up to 23552 at max_batch_size 4 (GPU 1's KV cache)`.
+pub fn capacity_lines(capacity: &Capacity, plan: &Plan, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = |key: &str, bound: Option<Bound>, at: String| {
+        let text = match bound {
+            None => format!("nothing fits at {at}"),
+            Some(b) => format!("up to {} at {at} ({})", b.value, limit_text(b.limit)),
+        };
+        let _ = writeln!(out, "{indent}{key:<15} {text}");
+    };
+    line(
+        "max_seq_len",
+        capacity.max_seq_len,
+        format!("max_batch_size {}", plan.max_batch_size),
+    );
+    line(
+        "max_batch_size",
+        capacity.max_batch_size,
+        format!("max_seq_len {}", plan.max_seq_len),
+    );
+    out
+}
+
+/// `GPU 1's KV cache`, `the model's context length`.
+pub fn limit_text(limit: Limit) -> String {
+    match limit {
+        Limit::Memory { gpu, term } => format!("bound by GPU {gpu}'s {}", term.name()),
+        Limit::Ceiling { ceiling } => format!("the ceiling of the search, {ceiling}"),
+    }
 }
 
 fn explain_terms(plan: &Plan) -> String {

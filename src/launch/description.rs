@@ -236,7 +236,10 @@ pub fn compile(manifest: &Manifest, shape: &ModelShape, plan: &Plan) -> Descript
             f8_cache: plan.kv_cache == KvCacheDtype::F8e4m3,
         }),
         rehearsal: false,
-        max_seqs: manifest.server.max_seqs,
+        max_seqs: manifest
+            .server
+            .max_seqs
+            .unwrap_or(u32::try_from(plan.max_batch_size).unwrap_or(u32::MAX)),
         host: manifest.server.host.clone(),
         port: manifest.server.port,
     }

@@ -37,7 +37,9 @@ pub fn raw_defaults() -> RawManifest {
             kv_cache: Some(KvCacheDtype::Auto),
         }),
         workload: Some(RawWorkload {
-            max_batch_size: Some(MAX_BATCH_SIZE),
+            max_batch_size: Some(crate::manifest::wire::BatchSize::Value(u64::from(
+                MAX_BATCH_SIZE,
+            ))),
             ..RawWorkload::default()
         }),
         devices: Some(RawDevices {

@@ -52,11 +52,31 @@ pub struct Precision {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workload {
     /// `None`: the model's own context length.
-    pub max_seq_len: Option<u64>,
-    pub max_batch_size: u32,
+    pub max_seq_len: Option<Amount>,
+    pub max_batch_size: Amount,
     pub max_images: Option<u32>,
     /// `[height, width]` in pixels.
     pub max_image_size: Option<[u32; 2]>,
+}
+
+/// A workload figure: given, or solved by the planner as the largest that fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Amount {
+    Fixed(u64),
+    /// The largest that fits, up to `max` (else the planner's ceiling).
+    Auto {
+        max: Option<u64>,
+    },
+}
+
+impl Amount {
+    /// The figure, when it is given.
+    pub fn fixed(self) -> Option<u64> {
+        match self {
+            Amount::Fixed(n) => Some(n),
+            Amount::Auto { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -177,7 +197,8 @@ pub struct MapRange {
 pub struct Server {
     pub host: String,
     pub port: u16,
-    pub max_seqs: u32,
+    /// `None`: as many as the plan's `max_batch_size` (solved, when that is `"auto"`).
+    pub max_seqs: Option<u32>,
     pub api_key: Option<SecretSource>,
     /// Origins allowed to call from a web page; empty: none.
     pub cors_origins: Vec<String>,

@@ -89,16 +89,16 @@ pub struct RawPrecision {
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     /// Tokens per sequence (prompt and answer) the deployment must hold. Defaults to the
-    /// model's context length.
+    /// model's context length. `"auto"`: the longest that fits, up to the model's context;
+    /// `{ auto = true, max = 32768 }`: the longest that fits, up to `max`.
     #[serde(skip_serializing_if = "Option::is_none")]
     // 2^24 tokens: past any model's context, and small enough that the
-    // planner's sums stay exact.
-    #[schemars(range(min = 1, max = 16_777_216))]
-    pub max_seq_len: Option<u64>,
-    /// Sequences held in memory at once.
+    // planner's sums stay exact. (`minimum`/`maximum` bind numbers only.)
+    pub max_seq_len: Option<SeqLen>,
+    /// Sequences held in memory at once. `"auto"`: the most that fit, up to 1024;
+    /// `{ auto = true, max = 16 }`: the most that fit, up to `max`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 65_536))]
-    pub max_batch_size: Option<u32>,
+    pub max_batch_size: Option<BatchSize>,
     /// Images per request. Multimodal models only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -192,6 +192,63 @@ pub enum LayerSpan {
     One(#[schemars(range(min = 0))] i64),
     /// An inclusive range, `"START-END"`.
     Range(String),
+}
+
+/// A workload figure: a number, or the largest that fits, solved by the
+/// planner. One type per key, so each schema carries its key's bounds.
+macro_rules! solvable {
+    ($name:ident, $max:literal) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[serde(untagged)]
+        pub enum $name {
+            /// Exactly this many.
+            Value(#[schemars(range(min = 1, max = $max))] u64),
+            /// `"auto"`: the largest that fits.
+            Auto(AutoWord),
+            /// `{ auto = true, max = N }`: the largest that fits, at most `max`.
+            Capped(AutoCapped),
+        }
+
+        impl From<$name> for Solvable {
+            fn from(value: $name) -> Solvable {
+                match value {
+                    $name::Value(n) => Solvable::Value(n),
+                    $name::Auto(_) => Solvable::Auto,
+                    $name::Capped(c) => Solvable::Capped(c),
+                }
+            }
+        }
+    };
+}
+
+// 2^24 tokens: past any model's context, and small enough that the planner's
+// sums stay exact.
+solvable!(SeqLen, 16_777_216);
+solvable!(BatchSize, 65_536);
+
+/// Either key's figure, as validation reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solvable {
+    Value(u64),
+    Auto,
+    Capped(AutoCapped),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AutoWord {
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoCapped {
+    /// Must be `true`: solve for the largest value that fits.
+    pub auto: bool,
+    /// The most to solve for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16_777_216))]
+    pub max: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

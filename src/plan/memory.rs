@@ -23,6 +23,9 @@ pub struct Settings {
     /// Prefill attention is computed in query chunks of this many tokens
     /// (mistral.rs `ATTENTION_CHUNK_SIZE`).
     pub attention_chunk: u64,
+    /// Solve the plan's capacity (`Plan::capacity`): some 30 what-if plans,
+    /// which `plan` shows and `validate` does without.
+    pub capacity: bool,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             flash_attention: false,
             block_size: 32,
             attention_chunk: 1024,
+            capacity: false,
         }
     }
 }

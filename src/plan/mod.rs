@@ -1,6 +1,8 @@
 //! The planner: manifest + model shape + inventory in, plan out. Pure: no I/O,
 //! no globals, so every behaviour is testable without a GPU.
 
+mod advice;
+mod capacity;
 pub mod devices;
 mod finding;
 pub mod memory;
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use capacity::{Bound, Capacity, Limit, Term};
 pub use devices::{Device, LimitedBy};
 pub use finding::Finding;
 pub use memory::{Settings, Terms};
@@ -25,7 +28,7 @@ use crate::diagnostic::Code;
 use crate::inventory::Inventory;
 use crate::manifest::size::ByteSize;
 use crate::manifest::values::{DType, KvCacheDtype, ModelKind, Quantization};
-use crate::manifest::{Manifest, Parallelism};
+use crate::manifest::{Amount, Manifest, Parallelism};
 use crate::model::architectures::Layout;
 use crate::model::{Modality, ModelShape};
 
@@ -79,6 +82,10 @@ pub struct Plan {
     pub decisions: Vec<String>,
     /// `auto` only: every candidate and why it lost.
     pub candidates: Vec<CandidateReport>,
+    /// The longest context and the most sequences that fit, when asked for
+    /// (`Settings::capacity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
     /// What other tools would say about the same model and GPUs.
     pub comparison: Comparison,
 }
@@ -172,6 +179,9 @@ pub struct CandidateReport {
     pub chosen: bool,
     /// Why it lost; empty for the winner.
     pub reason: String,
+    /// Its capacity with its layout held, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
 }
 
 /// Makes the plan.
@@ -222,6 +232,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         ),
         tables: Default::default(),
     };
+    let workload = solve_auto(&scope, workload, &mut findings, &mut decisions);
     let weights = scope.weights(m.precision.quantization);
     let pricing = scope.pricing(&weights, workload);
     let Some((placement, candidates)) = place(&scope, &pricing, &mut findings, &mut decisions)
@@ -231,6 +242,20 @@ pub fn plan(input: &Input<'_>) -> Outcome {
             findings,
         };
     };
+    let context = shape.text.max_position_embeddings.max(workload.seq_len);
+    let candidates: Vec<CandidateReport> = candidates
+        .into_iter()
+        .map(|(mut report, p)| {
+            if input.settings.capacity {
+                report.capacity = Some(capacity::of_placement(&scope, &p, workload, context));
+            }
+            report
+        })
+        .collect();
+    let capacity = input
+        .settings
+        .capacity
+        .then(|| capacity::of_placement(&scope, &placement, workload, context));
     let evaluation = pricing.evaluate(&placement, &devices);
     if placement.kind == Kind::Cpu || !placement.cpu_layers.is_empty() {
         if let Some(why) = crate::model::rules::cpu_blocker(shape) {
@@ -325,6 +350,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         weights_total: ByteSize(weights.total()),
         decisions,
         candidates,
+        capacity,
     };
     findings.extend(preflight::check(
         &preflight::Context {
@@ -517,15 +543,84 @@ fn resolve_dtype(
     }
 }
 
+/// Solves the workload's `"auto"` figures over the priced devices, as the
+/// manifest's strategy would place each value: the context first (for one
+/// sequence, when the batch is solved too), then the sequences at that
+/// context. Nothing fitting at all solves to 1, which the misfit explains.
+fn solve_auto(
+    scope: &Scope<'_>,
+    mut w: Workload,
+    findings: &mut Vec<Finding>,
+    decisions: &mut Vec<String>,
+) -> Workload {
+    let m = scope.input.manifest;
+    let context = scope.input.shape.text.max_position_embeddings;
+    let said = |b: Option<Bound>, what: &str, at: &str| match b {
+        Some(Bound {
+            value,
+            limit: Limit::Memory { gpu, term },
+        }) => format!(
+            "{what} auto → {value}, the most that fits at {at} (then GPU {gpu}'s {} runs out)",
+            term.name()
+        ),
+        Some(Bound {
+            value,
+            limit: Limit::Ceiling { .. },
+        }) => format!("{what} auto → {value}, the most solved for: it fits at {at}"),
+        None => format!("{what} auto → 1: nothing fits at {at}, not even 1"),
+    };
+    if let Some(Amount::Auto { max }) = m.workload.max_seq_len {
+        let ceiling = max.unwrap_or(context);
+        let bound = capacity::solve(scope, None, w, capacity::Vary::SeqLen, ceiling);
+        w.seq_len = bound.map_or(1, |b| b.value);
+        decisions.push(said(
+            bound,
+            "max_seq_len",
+            &format!("max_batch_size {}", w.batch),
+        ));
+    }
+    if let Amount::Auto { max } = m.workload.max_batch_size {
+        let ceiling = max.unwrap_or(capacity::MAX_BATCH);
+        let bound = capacity::solve(scope, None, w, capacity::Vary::Batch, ceiling);
+        w.batch = bound.map_or(1, |b| b.value);
+        decisions.push(said(
+            bound,
+            "max_batch_size",
+            &format!("max_seq_len {}", w.seq_len),
+        ));
+        if let Some(max_seqs) = m.server.max_seqs.filter(|s| u64::from(*s) > w.batch) {
+            findings.push(
+                Finding::warning(
+                    Code::MaxSeqsAboveBatch,
+                    format!(
+                        "the server admits {max_seqs} sequences at once, but `max_batch_size = \"auto\"` solves to {}",
+                        w.batch
+                    ),
+                )
+                .help(format!(
+                    "remove `server.max_seqs` (it then follows the batch size), or set it to {}",
+                    w.batch
+                ))
+                .at("server.max_seqs"),
+            );
+        }
+    }
+    w
+}
+
 fn workload(
     m: &Manifest,
     shape: &ModelShape,
     findings: &mut Vec<Finding>,
     decisions: &mut Vec<String>,
 ) -> Workload {
+    let context = shape.text.max_position_embeddings;
     let seq_len = match m.workload.max_seq_len {
-        Some(s) => {
-            if s > shape.text.max_position_embeddings {
+        // Solved once the devices are priced (`solve_auto`); until then the
+        // ceiling, which is what the longest context would need.
+        Some(Amount::Auto { max }) => max.unwrap_or(context),
+        Some(Amount::Fixed(s)) => {
+            if s > context {
                 findings.push(
                     Finding::warning(
                         Code::ContextAboveModel,
@@ -559,7 +654,10 @@ fn workload(
     };
     let size = m.workload.max_image_size.unwrap_or([1024, 1024]);
     Workload {
-        batch: u64::from(m.workload.max_batch_size),
+        batch: match m.workload.max_batch_size {
+            Amount::Fixed(n) => n,
+            Amount::Auto { .. } => 1,
+        },
         seq_len,
         images,
         image_size: (u64::from(size[0]), u64::from(size[1])),
@@ -612,7 +710,7 @@ fn place(
     pricing: &Pricing<'_>,
     findings: &mut Vec<Finding>,
     decisions: &mut Vec<String>,
-) -> Option<(Placement, Vec<CandidateReport>)> {
+) -> Option<(Placement, Vec<(CandidateReport, Placement)>)> {
     let input = scope.input;
     let devices = scope.devices;
     let m = input.manifest;
@@ -681,16 +779,20 @@ fn place(
             let report = candidates
                 .iter()
                 .enumerate()
-                .map(|(i, c)| CandidateReport {
-                    description: c.description.clone(),
-                    fits: c.evaluation.fits() && c.placement.cpu_layers.is_empty(),
-                    chosen: i == winner,
-                    reason: if i == winner {
-                        String::new()
-                    } else {
-                        let j = if i < winner { i } else { i - 1 };
-                        reasons[j].1.clone()
-                    },
+                .map(|(i, c)| {
+                    let report = CandidateReport {
+                        description: c.description.clone(),
+                        fits: c.evaluation.fits() && c.placement.cpu_layers.is_empty(),
+                        chosen: i == winner,
+                        reason: if i == winner {
+                            String::new()
+                        } else {
+                            let j = if i < winner { i } else { i - 1 };
+                            reasons[j].1.clone()
+                        },
+                        capacity: None,
+                    };
+                    (report, c.placement.clone())
                 })
                 .collect();
             let chosen = &candidates[winner];
@@ -815,7 +917,7 @@ fn explain_misfit(
     let found = std::cell::OnceCell::new();
     let alternatives = || -> Vec<String> {
         found
-            .get_or_init(|| what_would_fit(scope, workload))
+            .get_or_init(|| advice::what_would_fit(scope, workload))
             .clone()
     };
     if !placement.cpu_layers.is_empty() && !m.devices.cpu_offload && placement.kind != Kind::Cpu {
@@ -912,86 +1014,4 @@ fn explain_misfit(
         findings.push(Finding::error(code, message).help(help.join("; ")).at(&key));
         return; // one finding for the first device over; the table shows the rest
     }
-}
-
-/// Whether the manifest's strategy fits with quantization `q` and `workload`.
-fn fits_with(scope: &Scope<'_>, q: Quantization, workload: Workload) -> bool {
-    let weights = scope.weights(q);
-    let pricing = scope.pricing(&weights, workload);
-    let Some((placement, _)) = place(scope, &pricing, &mut Vec::new(), &mut Vec::new()) else {
-        return false;
-    };
-    pricing.evaluate(&placement, scope.devices).fits()
-        && (placement.cpu_layers.is_empty() || scope.input.manifest.devices.cpu_offload)
-}
-
-/// The largest `max_seq_len` with which the plan fits, by bisection.
-fn largest_context(scope: &Scope<'_>, w: Workload) -> Option<u64> {
-    let q = scope.input.manifest.precision.quantization;
-    let fits = |s: u64| fits_with(scope, q, Workload { seq_len: s, ..w });
-    if !fits(1) {
-        return None;
-    }
-    let (mut lo, mut hi) = (1u64, w.seq_len);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if fits(mid) { lo = mid } else { hi = mid - 1 }
-    }
-    (lo < w.seq_len).then_some(lo)
-}
-
-/// The changes with which the plan would fit: a shorter context, a
-/// quantization, more GPUs.
-fn what_would_fit(scope: &Scope<'_>, workload: Workload) -> Vec<String> {
-    let mut help = Vec::new();
-    if let Some(s) = largest_context(scope, workload) {
-        help.push(format!("the largest `max_seq_len` that fits is {s}"));
-    }
-    if let Some(q) = smallest_quantization(scope, workload) {
-        help.push(format!("`quantization = \"{}\"` would fit", q.name()));
-    }
-    if let Some((n, label)) = gpus_needed(scope, workload) {
-        help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
-    }
-    help
-}
-
-/// How many GPUs like the roomiest one a pipeline needs, at the manifest's
-/// precision, when more than there are; up to 64.
-fn gpus_needed(scope: &Scope<'_>, w: Workload) -> Option<(usize, String)> {
-    let largest = scope.devices.iter().max_by_key(|d| d.limit.0)?;
-    let weights = scope.weights(scope.input.manifest.precision.quantization);
-    let pricing = scope.pricing(&weights, w);
-    let fits = |n: usize| {
-        let copies = vec![largest.clone(); n];
-        let order: Vec<usize> = (0..n).collect();
-        strategy::pipeline_split(&pricing, &copies, &order, false)
-            .is_some_and(|placement| pricing.evaluate(&placement, &copies).fits())
-    };
-    // More copies of one GPU never make a pipeline fit worse, so the fewest
-    // that fit are found by bisection: some 6 plans, not up to 63.
-    let (mut low, mut high) = (scope.devices.len() + 1, 64);
-    if !fits(high) {
-        return None;
-    }
-    while low < high {
-        let mid = low + (high - low) / 2;
-        if fits(mid) {
-            high = mid;
-        } else {
-            low = mid + 1;
-        }
-    }
-    Some((low, largest.gpu.label()))
-}
-
-/// The least aggressive quantization with which the plan fits.
-fn smallest_quantization(scope: &Scope<'_>, w: Workload) -> Option<Quantization> {
-    use Quantization::*;
-    let current =
-        memory::bits_per_weight(scope.input.manifest.precision.quantization).unwrap_or(16.0);
-    [Q8_0, Q6K, Q5K, Q4K, Q3K, Q2K]
-        .into_iter()
-        .filter(|q| memory::bits_per_weight(*q).is_some_and(|bits| bits < current))
-        .find(|q| fits_with(scope, *q, w))
 }

@@ -533,6 +533,7 @@ mod rule_tests {
             weights_total: ByteSize(0),
             decisions: Vec::new(),
             candidates: Vec::new(),
+            capacity: None,
             comparison: Comparison {
                 mistralrs_auto_layers: Vec::new(),
                 mistralrs_auto_cpu_layers: 0,

@@ -432,6 +432,8 @@ impl<'a> Walker<'a> {
                     .label(format!("needs `{name}`"))
                     .help(format!("add `{name} = ...` here")),
                 );
+                // Incomplete, the table is no value at all.
+                self.invalid.borrow_mut().push(path.clone());
             }
         }
     }

@@ -123,7 +123,10 @@ impl Checker<'_> {
         let workload = self.workload(workload.clone().unwrap_or_default(), kind);
         let devices = self.devices(devices.clone().unwrap_or_default());
         let parallelism = self.parallelism(parallelism.clone().unwrap_or_default());
-        let server = self.server(server.clone().unwrap_or_default(), workload.max_batch_size);
+        let server = self.server(
+            server.clone().unwrap_or_default(),
+            workload.max_batch_size.fixed(),
+        );
         Some(Manifest {
             name: name?,
             model: model?,

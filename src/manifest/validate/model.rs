@@ -232,12 +232,54 @@ impl Checker<'_> {
             }
         }
         Workload {
-            max_seq_len: raw.max_seq_len,
+            max_seq_len: raw
+                .max_seq_len
+                .and_then(|s| self.amount(s.into(), "workload.max_seq_len", 16_777_216)),
             max_batch_size: raw
                 .max_batch_size
-                .unwrap_or(crate::manifest::defaults::MAX_BATCH_SIZE),
+                .and_then(|s| self.amount(s.into(), "workload.max_batch_size", 65_536))
+                .unwrap_or(Amount::Fixed(u64::from(
+                    crate::manifest::defaults::MAX_BATCH_SIZE,
+                ))),
             max_images: raw.max_images,
             max_image_size: raw.max_image_size,
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// A workload figure; the schema has bounded a plain number already.
+    fn amount(&mut self, raw: wire::Solvable, key: &str, most: u64) -> Option<Amount> {
+        match raw {
+            wire::Solvable::Value(n) => Some(Amount::Fixed(n)),
+            wire::Solvable::Auto => Some(Amount::Auto { max: None }),
+            wire::Solvable::Capped(c) if !c.auto => {
+                let at = self.value(&path(&format!("{key}.auto")));
+                self.error(
+                    Code::InvalidValue,
+                    at,
+                    format!("`{key}.auto = false` asks for nothing: write the number instead"),
+                )
+                .with_label("not solved")
+                .with_help(format!(
+                    "e.g. `{} = 4096`",
+                    key.rsplit('.').next().unwrap_or(key)
+                ));
+                None
+            }
+            wire::Solvable::Capped(c) => match c.max {
+                Some(max) if max > most => {
+                    let at = self.value(&path(&format!("{key}.max")));
+                    self.error(
+                        Code::InvalidValue,
+                        at,
+                        format!("`{key}.max` is {max}, more than the {most} it may be"),
+                    )
+                    .with_label("too large");
+                    None
+                }
+                max => Some(Amount::Auto { max }),
+            },
         }
     }
 }

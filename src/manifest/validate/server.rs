@@ -9,7 +9,13 @@ use crate::manifest::validated::*;
 use crate::manifest::wire::{self};
 
 impl Checker<'_> {
-    pub(super) fn server(&mut self, raw: wire::RawServer, max_batch_size: u32) -> Option<Server> {
+    /// `max_batch_size`: the workload's, when given; the planner checks
+    /// `max_seqs` against one it solves.
+    pub(super) fn server(
+        &mut self,
+        raw: wire::RawServer,
+        max_batch_size: Option<u64>,
+    ) -> Option<Server> {
         let host = raw
             .host
             .unwrap_or_else(|| crate::manifest::defaults::HOST.into());
@@ -63,8 +69,10 @@ impl Checker<'_> {
             .with_label("reachable beyond this machine")
             .with_help("add `api_key = { env = \"DEPLOYCTL_API_KEY\" }`, or bind to `127.0.0.1`");
         }
-        let max_seqs = raw.max_seqs.unwrap_or(max_batch_size);
-        if max_seqs > max_batch_size {
+        let max_seqs = raw.max_seqs;
+        if let (Some(max_seqs), Some(max_batch_size)) = (max_seqs, max_batch_size)
+            && u64::from(max_seqs) > max_batch_size
+        {
             let at = self.value(&path("server.max_seqs"));
             self.warning(
                 Code::MaxSeqsAboveBatch,

@@ -1,0 +1,88 @@
+//! What-if searches over the planner's own model: would the manifest fit
+//! with a shorter context, a quantization, more GPUs. Pure, like the planner.
+
+use super::memory::{self, Workload};
+use super::{Scope, place, strategy};
+use crate::manifest::values::Quantization;
+
+/// Whether the manifest's strategy fits with quantization `q` and `workload`.
+pub(super) fn fits_with(scope: &Scope<'_>, q: Quantization, workload: Workload) -> bool {
+    let weights = scope.weights(q);
+    let pricing = scope.pricing(&weights, workload);
+    let Some((placement, _)) = place(scope, &pricing, &mut Vec::new(), &mut Vec::new()) else {
+        return false;
+    };
+    pricing.evaluate(&placement, scope.devices).fits()
+        && (placement.cpu_layers.is_empty() || scope.input.manifest.devices.cpu_offload)
+}
+
+/// The largest `max_seq_len` with which the plan fits, by bisection.
+fn largest_context(scope: &Scope<'_>, w: Workload) -> Option<u64> {
+    let q = scope.input.manifest.precision.quantization;
+    let fits = |s: u64| fits_with(scope, q, Workload { seq_len: s, ..w });
+    if !fits(1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1u64, w.seq_len);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    (lo < w.seq_len).then_some(lo)
+}
+
+/// The changes with which the plan would fit: a shorter context, a
+/// quantization, more GPUs.
+pub(super) fn what_would_fit(scope: &Scope<'_>, workload: Workload) -> Vec<String> {
+    let mut help = Vec::new();
+    if let Some(s) = largest_context(scope, workload) {
+        help.push(format!("the largest `max_seq_len` that fits is {s}"));
+    }
+    if let Some(q) = smallest_quantization(scope, workload) {
+        help.push(format!("`quantization = \"{}\"` would fit", q.name()));
+    }
+    if let Some((n, label)) = gpus_needed(scope, workload) {
+        help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
+    }
+    help
+}
+
+/// How many GPUs like the roomiest one a pipeline needs, at the manifest's
+/// precision, when more than there are; up to 64.
+fn gpus_needed(scope: &Scope<'_>, w: Workload) -> Option<(usize, String)> {
+    let largest = scope.devices.iter().max_by_key(|d| d.limit.0)?;
+    let weights = scope.weights(scope.input.manifest.precision.quantization);
+    let pricing = scope.pricing(&weights, w);
+    let fits = |n: usize| {
+        let copies = vec![largest.clone(); n];
+        let order: Vec<usize> = (0..n).collect();
+        strategy::pipeline_split(&pricing, &copies, &order, false)
+            .is_some_and(|placement| pricing.evaluate(&placement, &copies).fits())
+    };
+    // More copies of one GPU never make a pipeline fit worse, so the fewest
+    // that fit are found by bisection: some 6 plans, not up to 63.
+    let (mut low, mut high) = (scope.devices.len() + 1, 64);
+    if !fits(high) {
+        return None;
+    }
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if fits(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    Some((low, largest.gpu.label()))
+}
+
+/// The least aggressive quantization with which the plan fits.
+fn smallest_quantization(scope: &Scope<'_>, w: Workload) -> Option<Quantization> {
+    use Quantization::*;
+    let current =
+        memory::bits_per_weight(scope.input.manifest.precision.quantization).unwrap_or(16.0);
+    [Q8_0, Q6K, Q5K, Q4K, Q3K, Q2K]
+        .into_iter()
+        .filter(|q| memory::bits_per_weight(*q).is_some_and(|bits| bits < current))
+        .find(|q| fits_with(scope, *q, w))
+}

@@ -18,5 +18,6 @@ pub mod launch;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod review;
 #[cfg(feature = "serve")]
 pub mod server;

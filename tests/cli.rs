@@ -26,7 +26,15 @@ fn help() {
     assert_cmd_snapshot!("help_config", deployctl().args(["config", "--help"]));
     assert_cmd_snapshot!("help_schema", deployctl().args(["schema", "--help"]));
     assert_cmd_snapshot!("help_init", deployctl().args(["init", "--help"]));
-    for command in ["plan", "render", "apply", "gpus", "completions", "man"] {
+    for command in [
+        "plan",
+        "render",
+        "apply",
+        "gpus",
+        "completions",
+        "man",
+        "diff",
+    ] {
         assert_cmd_snapshot!(
             format!("help_{command}"),
             deployctl().args([command, "--help"])

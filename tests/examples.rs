@@ -71,6 +71,17 @@ const EXAMPLES: &[Example] = &[
         inventory: Some("inventory.toml"),
         warnings: &[],
     },
+    // Planned against `gitops/hosts/gpu-box-3.toml`, which both name.
+    Example {
+        dir: "gitops/shared/chat",
+        inventory: None,
+        warnings: &[],
+    },
+    Example {
+        dir: "gitops/shared/vision",
+        inventory: None,
+        warnings: &[],
+    },
 ];
 
 impl Example {
@@ -187,6 +198,31 @@ fn apply_dry_run_prints_each_examples_launch() {
         insta::with_settings!({ snapshot_suffix => example.suffix() }, {
             assert_cmd_snapshot!(cmd);
         });
+    }
+}
+
+/// The two deployments that share gpu-box-3 are planned against its recorded
+/// inventory, together: GPU 1 holds both plans.
+#[test]
+fn the_deployments_sharing_a_host_fit_it_together() {
+    let mut cmd = deployctl(&support::examples().join("gitops"));
+    cmd.args(["validate", "shared", "--format", "json"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for dir in ["shared/chat", "shared/vision"] {
+        let mut cmd = deployctl(&support::examples().join("gitops").join(dir));
+        cmd.args(["plan", "deploy.toml", "--format", "json"]);
+        let report: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+        assert_eq!(
+            report["hardware"], "host gpu-box-3 (../../hosts/gpu-box-3.toml)",
+            "{dir}"
+        );
+        assert_eq!(report["fits"], true, "{dir}");
     }
 }
 

@@ -6,9 +6,13 @@
 //! `validate` and `init` share. The planner below it stays pure; the commands
 //! above it only parse arguments and print.
 
+pub mod discover;
 mod findings;
+pub mod git;
 pub mod hardware;
+mod hosts;
 mod models;
+pub mod tree;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +70,7 @@ pub struct Session {
 pub struct App {
     loader: Loader,
     hardware: HardwareSource,
+    hosts: hosts::Hosts,
     models: ModelCache,
     settings: Settings,
 }
@@ -75,6 +80,7 @@ impl App {
         App {
             loader: Loader::new(),
             hardware,
+            hosts: hosts::Hosts::default(),
             models: ModelCache::default(),
             settings,
         }
@@ -141,11 +147,26 @@ impl App {
                     None
                 }
                 Ok(None) => {
-                    let expected = manifest
-                        .devices
-                        .expect
-                        .as_ref()
-                        .and_then(inventory::from_expectation);
+                    let expect = manifest.devices.expect.as_ref();
+                    if let Some(host) = expect.and_then(|e| e.host.as_deref()) {
+                        let file = loaded.provenance.top().source.path();
+                        match self.hosts.find(host, file) {
+                            Ok((found, _)) => {
+                                return self.with_model(loaded, manifest, Some(found), need, out);
+                            }
+                            Err(why) => {
+                                out.push(
+                                    Diagnostic::error(Code::HostUnknown, place("devices.expect.host"), why)
+                                        .label("no inventory for this host")
+                                        .help(format!(
+                                            "record one on the machine: `deployctl gpus --record hosts/{host}.toml`, and commit it"
+                                        )),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    let expected = expect.and_then(inventory::from_expectation);
                     if expected.is_none() && need == Need::Required {
                         out.push(
                             Diagnostic::error(
@@ -160,7 +181,21 @@ impl App {
                 }
             }
         };
-        // Resolved after the hardware, so a bad model and bad hardware both report.
+        self.with_model(loaded, manifest, inventory, need, out)
+    }
+
+    /// `inputs` once the hardware is known (or known to be missing): the
+    /// model, resolved after the hardware so that a bad model and bad
+    /// hardware both report.
+    fn with_model(
+        &self,
+        loaded: &Loaded,
+        manifest: &Manifest,
+        inventory: Option<Inventory>,
+        need: Need,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Inputs> {
+        let place = |key: &str| loaded.provenance.value_place(&KeyPath::parse(key));
         let var = |name: &str| std::env::var(name).ok();
         let model = match self.models.resolve(&manifest.model, &var) {
             Ok(m) => m,

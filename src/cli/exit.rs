@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::Diagnostic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -22,6 +22,8 @@ pub enum Exit {
     /// `apply` stopped with requests still running when the drain's grace
     /// period ended, and cut them.
     Cut,
+    /// `diff --max-growth`: a GPU's planned total grew by more than allowed.
+    Grew,
 }
 
 impl Exit {
@@ -33,6 +35,7 @@ impl Exit {
             Exit::DoesNotFit => 3,
             Exit::Runtime => 4,
             Exit::Cut => 5,
+            Exit::Grew => 6,
         }
     }
 
@@ -41,11 +44,12 @@ impl Exit {
     pub fn worst(self, other: Exit) -> Exit {
         let rank = |e: Exit| match e {
             Exit::Ok => 0,
-            Exit::DoesNotFit => 1,
-            Exit::Invalid => 2,
-            Exit::Cut => 3,
-            Exit::Runtime => 4,
-            Exit::Usage => 5,
+            Exit::Grew => 1,
+            Exit::DoesNotFit => 2,
+            Exit::Invalid => 3,
+            Exit::Cut => 4,
+            Exit::Runtime => 5,
+            Exit::Usage => 6,
         };
         if rank(other) > rank(self) {
             other
@@ -55,32 +59,13 @@ impl Exit {
     }
 }
 
-/// Whether an error with `code` says that the deployment does not fit its
-/// hardware (budgets, the preflight), rather than that its input is wrong.
-fn is_misfit(code: Code) -> bool {
-    matches!(
-        code,
-        Code::DoesNotFit
-            | Code::FirstGpuOverloaded
-            | Code::KvCacheTooLarge
-            | Code::CpuSpillDisabled
-            | Code::LimitAbovePhysical
-            | Code::ExpectationNotMet
-            | Code::GpuBusy
-            | Code::GpuHidden
-            | Code::MigEnabled
-            | Code::FlashAttentionUnsupported
-            | Code::PoorTopology
-    )
-}
-
 /// What a run whose findings are `diagnostics` exits with: any error in the
 /// input (a manifest, the model it names, a layer map that does not match
 /// it) makes it invalid; errors only of fit (budgets, the preflight) mean it
 /// does not fit.
 pub fn of(diagnostics: &[Diagnostic], deny_warnings: bool) -> Exit {
     let errors = || diagnostics.iter().filter(|d| d.is_error());
-    if errors().any(|d| !is_misfit(d.code)) {
+    if errors().any(|d| !d.code.is_misfit()) {
         Exit::Invalid
     } else if errors().next().is_some() {
         Exit::DoesNotFit
@@ -105,7 +90,8 @@ Exit codes, the same for every command:
   2  usage error: bad flags, or a path that does not exist or holds no manifest
   3  the manifests are valid, but a plan does not fit its hardware
   4  apply failed at run time: the port, the load, a missing feature or file
-  5  apply stopped with requests still running at the end of the grace period";
+  5  apply stopped with requests still running at the end of the grace period
+  6  diff --max-growth: a GPU's planned total grew by more than allowed";
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +106,7 @@ mod tests {
             Exit::DoesNotFit,
             Exit::Runtime,
             Exit::Cut,
+            Exit::Grew,
         ];
         let codes: std::collections::BTreeSet<u8> = all.iter().map(|e| e.code()).collect();
         assert_eq!(codes.len(), all.len());

@@ -12,7 +12,8 @@ pub struct Hardware {
     pub inventory: Option<PathBuf>,
     /// Plan against GPUs described in short: `4xA100-80GB`, `2x24GiB`, `H100-80GB,RTX4090`.
     /// Without this or `--inventory`, `plan`, `render` and `apply` use this
-    /// machine's GPUs (NVML), else the manifest's `[devices.expect]`.
+    /// machine's GPUs (NVML), else the manifest's host (`hosts/HOST.toml`) or
+    /// `[devices.expect]`.
     #[arg(long, value_name = "SPEC")]
     pub gpus: Option<String>,
 }

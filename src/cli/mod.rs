@@ -3,7 +3,7 @@
 mod apply;
 mod completions;
 mod config;
-mod discover;
+mod diff;
 pub mod exit;
 mod gpus;
 mod hardware;
@@ -44,6 +44,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the resolved manifest, after `extends`, environment and `--set`.
     Config(config::Args),
+    /// Compare the plans of manifests at a Git revision with the work tree, for review.
+    #[command(after_long_help = diff::AFTER_HELP)]
+    Diff(diff::Args),
     /// Plan where every layer and byte goes, and print the launch it compiles to.
     Plan(plan::Args),
     /// Show this machine's GPUs (NVML), or a recorded inventory; record one.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(args, color),
         Command::Config(args) => config::run(args, color),
+        Command::Diff(args) => diff::run(args),
         Command::Plan(args) => plan::run(args, color),
         Command::Gpus(args) => gpus::run(args),
         Command::Apply(args) => apply::run(args, color),

@@ -236,7 +236,7 @@ pub fn capacity_lines(capacity: &Capacity, plan: &Plan, indent: &str) -> String 
 pub fn limit_text(limit: Limit) -> String {
     match limit {
         Limit::Memory { gpu, term } => format!("bound by GPU {gpu}'s {}", term.name()),
-        Limit::Ceiling { ceiling } => format!("the ceiling of the search, {ceiling}"),
+        Limit::Ceiling { ceiling } => format!("all {ceiling} searched fit"),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Which {
     ValidateOutput,
     /// The output of `plan --format json` (`schemas/plan-output.schema.json`).
     PlanOutput,
+    /// The output of `diff --format json` (`schemas/diff-output.schema.json`).
+    DiffOutput,
 }
 
 impl Which {
@@ -35,6 +37,10 @@ impl Which {
             Which::PlanOutput => (
                 "schemas/plan-output.schema.json",
                 super::plan::report_schema_text(),
+            ),
+            Which::DiffOutput => (
+                "schemas/diff-output.schema.json",
+                super::diff::report_schema_text(),
             ),
         }
     }

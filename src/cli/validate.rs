@@ -3,16 +3,16 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::Format;
 use super::exit::Exit;
 use super::hardware::Hardware;
 use super::output::outln;
 use super::output::{count, eprint_human};
-use super::{Format, discover};
-use crate::app::{App, LiveGpus, Need};
+use crate::app::discover;
+use crate::app::{App, LiveGpus, tree};
 use crate::diagnostic::{Diagnostic, display_path, render};
 use crate::manifest::Overrides;
 
@@ -20,8 +20,10 @@ pub const AFTER_HELP: &str = "\
 Each manifest whose model shape is known (a local checkpoint, `model.config`, the Hugging Face
 cache or the built-in catalog) and whose hardware is known is also planned, so a budget that
 cannot fit fails here. The hardware is, first found: `--inventory`, `--gpus`, this machine's GPUs
-only with `--live`, then the manifest's `[devices.expect]`. Without `--live` the runner's own GPUs,
-and other jobs on them, never decide the result.
+only with `--live`, the inventory of the host `[devices.expect] host` names (`hosts/HOST.toml` in
+the manifest's directory or one above), then `[devices.expect]`. Without `--live` the runner's own
+GPUs, and other jobs on them, never decide the result. Deployments that name one host are planned
+together: on each GPU they share, their plans must fit its memory.
 
 Paths may be files or directories. A directory is searched recursively for *.toml files whose
 top-level table has a `version =` key; hidden entries and what .gitignore excludes are skipped.
@@ -96,16 +98,6 @@ pub struct Summary {
     pub warnings: usize,
 }
 
-/// What `validate` keeps of one manifest's load.
-struct Checked {
-    path: PathBuf,
-    /// Named on the command line, not found in a directory.
-    explicit: bool,
-    name: Option<String>,
-    diagnostics: Vec<Diagnostic>,
-    files: Vec<PathBuf>,
-}
-
 pub fn run(args: Args, color: bool) -> Exit {
     let live = if args.live {
         LiveGpus::Read
@@ -126,38 +118,9 @@ pub fn run(args: Args, color: bool) -> Exit {
     };
     let app = App::new(args.hardware.source(live), crate::plan::Settings::default());
     let overrides = Overrides::from_process(args.sets.clone());
-    // Manifests are independent: load them on every core, keeping only what the
-    // report needs so memory stays flat however many there are.
-    let results: Vec<Checked> = candidates
-        .par_iter()
-        .map(|(path, explicit)| {
-            let mut outcome = app.loader().load(path, &overrides);
-            // With a shape and hardware at hand, plan too, so budget errors fail CI.
-            if let (Some(loaded), Some(manifest)) = (&outcome.loaded, &outcome.manifest) {
-                app.plan(loaded, manifest, Need::IfKnown, &mut outcome.diagnostics);
-                crate::diagnostic::sort(&mut outcome.diagnostics);
-            }
-            let valid = !outcome.has_errors();
-            Checked {
-                path: path.clone(),
-                explicit: *explicit,
-                name: outcome.manifest.filter(|_| valid).map(|m| m.name),
-                diagnostics: outcome.diagnostics,
-                files: outcome.files,
-            }
-        })
-        .collect();
-
-    // Files that other manifests extend are checked through them.
-    let bases: HashSet<PathBuf> = results
-        .iter()
-        .flat_map(|c| c.files.iter().rev().skip(1))
-        .filter_map(|f| std::fs::canonicalize(f).ok())
-        .collect();
-    let checked: Vec<Checked> = results
-        .into_iter()
-        .filter(|c| c.explicit || !std::fs::canonicalize(&c.path).is_ok_and(|p| bases.contains(&p)))
-        .collect();
+    let checked = tree::check(&app, &candidates, &overrides, |manifest, _| {
+        manifest.name.clone()
+    });
 
     let mut seen = HashSet::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
@@ -168,7 +131,7 @@ pub fn run(args: Args, color: bool) -> Exit {
         let warnings = outcome.diagnostics.len() - errors;
         manifests.push(ManifestReport {
             path: display_path(path),
-            name: outcome.name.clone(),
+            name: outcome.kept.clone().filter(|_| errors == 0),
             valid: errors == 0,
             errors,
             warnings,

@@ -51,6 +51,28 @@ macro_rules! codes {
     };
 }
 
+impl Code {
+    /// Whether an error with `code` says that the deployment does not fit its
+    /// hardware (budgets, the preflight), rather than that its input is wrong.
+    pub fn is_misfit(self) -> bool {
+        matches!(
+            self,
+            Code::DoesNotFit
+                | Code::FirstGpuOverloaded
+                | Code::KvCacheTooLarge
+                | Code::CpuSpillDisabled
+                | Code::LimitAbovePhysical
+                | Code::ExpectationNotMet
+                | Code::GpuBusy
+                | Code::GpuHidden
+                | Code::MigEnabled
+                | Code::FlashAttentionUnsupported
+                | Code::PoorTopology
+                | Code::HostOverCommitted
+        )
+    }
+}
+
 codes! {
     /// A manifest or `extends` file could not be read.
     Unreadable => "deployctl::manifest::unreadable",
@@ -190,6 +212,10 @@ codes! {
     FlashAttentionUnsupported => "deployctl::preflight::flash_attention_unsupported",
     /// Warning: GPUs that talk across sockets without NVLink when a better-connected set exists.
     PoorTopology => "deployctl::preflight::poor_topology",
+    /// `devices.expect.host` names a machine with no `hosts/HOST.toml` inventory.
+    HostUnknown => "deployctl::plan::host_unknown",
+    /// The deployments placed on one host plan more memory on a GPU than it has.
+    HostOverCommitted => "deployctl::plan::host_over_committed",
 }
 
 impl std::fmt::Display for Code {

@@ -48,6 +48,8 @@ pub enum InventorySource {
     Spec { spec: String },
     /// The manifest's `[devices.expect]`.
     Expected,
+    /// `hosts/HOST.toml`, the inventory of the host `devices.expect.host` names.
+    Host { host: String, path: String },
     /// The live machine, through NVML.
     Live,
     /// `devices.gpus = []`: no GPU at all.
@@ -60,6 +62,7 @@ impl std::fmt::Display for InventorySource {
             InventorySource::File { path } => write!(f, "inventory file {path}"),
             InventorySource::Spec { spec } => write!(f, "--gpus {spec}"),
             InventorySource::Expected => f.write_str("[devices.expect] in the manifest"),
+            InventorySource::Host { host, path } => write!(f, "host {host} ({path})"),
             InventorySource::Live => f.write_str("this machine (NVML)"),
             InventorySource::CpuOnly => f.write_str("none: `devices.gpus = []` runs on the CPU"),
         }

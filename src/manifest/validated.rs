@@ -142,6 +142,8 @@ pub struct Devices {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExpectedHardware {
+    /// The machine, whose inventory is `hosts/HOST.toml`.
+    pub host: Option<String>,
     pub count: Option<u32>,
     pub memory: Option<ByteSize>,
     pub min_compute_capability: Option<ComputeCapability>,

@@ -146,6 +146,11 @@ pub struct RawExpect {
     /// Lowest CUDA compute capability, `"MAJOR.MINOR"` (e.g. `"8.0"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_compute_capability: Option<String>,
+    /// The machine it runs on: its GPUs are `hosts/HOST.toml` (as `deployctl gpus
+    /// --record` writes it) in this directory or one above, and every deployment that
+    /// names the host is planned against it together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -5,6 +5,7 @@ mod advice;
 mod capacity;
 pub mod devices;
 mod finding;
+pub mod machine;
 pub mod memory;
 pub mod mistralrs_auto;
 mod placement;

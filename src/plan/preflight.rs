@@ -350,6 +350,7 @@ mod rule_tests {
         let m = manifest(devices(
             None,
             Some(ExpectedHardware {
+                host: None,
                 count: Some(4),
                 memory: Some(ByteSize::gib(80)),
                 min_compute_capability: Some(ComputeCapability { major: 8, minor: 0 }),

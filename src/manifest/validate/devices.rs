@@ -172,7 +172,22 @@ impl Checker<'_> {
             }
             None => None,
         };
+        let host = match &raw.host {
+            Some(name) if !is_host_name(name) => {
+                let at = self.value(&path("devices.expect.host"));
+                self.error(
+                    Code::InvalidValue,
+                    at,
+                    format!("`{name}` is not a host name"),
+                )
+                .with_label("letters, digits, `.`, `-` and `_` only")
+                .with_help("name the machine as its `hosts/HOST.toml` file is named, e.g. `host = \"gpu-box-3\"`");
+                return None;
+            }
+            other => other.clone(),
+        };
         Some(ExpectedHardware {
+            host,
             count: raw.count,
             memory,
             min_compute_capability: capability,
@@ -404,6 +419,15 @@ fn written_at(raw: &wire::MemoryLimit, p: &KeyPath) -> Option<String> {
         ByteSizeValue::Bytes(n) => format!("{n} bytes"),
         ByteSizeValue::Text(t) => format!("\"{t}\""),
     })
+}
+
+/// A name that is also a file name on every system: `gpu-box-3`, `node.7`.
+fn is_host_name(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 #[cfg(test)]

@@ -1,0 +1,81 @@
+//! The machines a repository declares: `[devices.expect] host = "gpu-box-3"`
+//! plans against `hosts/gpu-box-3.toml` (a `gpus --record` inventory) in the
+//! manifest's directory or the nearest one above it, up to the repository's
+//! root. Each file is read once per run, however many deployments share it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::diagnostic::display_path;
+use crate::inventory::{self, Inventory, InventorySource};
+
+/// Host inventories read in this run, by file.
+#[derive(Default)]
+pub struct Hosts(Mutex<HashMap<PathBuf, Result<Inventory, String>>>);
+
+impl Hosts {
+    /// The inventory of `host` for the manifest at `manifest`, and its file;
+    /// `Err` says what was looked for, or why the file does not read.
+    pub fn find(&self, host: &str, manifest: &Path) -> Result<(Inventory, PathBuf), String> {
+        let Some(path) = locate(host, manifest) else {
+            return Err(format!(
+                "no `hosts/{host}.toml` beside this manifest or in a directory above it"
+            ));
+        };
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let read = cache.entry(path.clone()).or_insert_with(|| {
+            inventory::file::read(&path).map(|mut i| {
+                let shown = std::env::current_dir()
+                    .ok()
+                    .and_then(|cwd| pathdiff::diff_paths(&path, cwd))
+                    .unwrap_or_else(|| path.clone());
+                i.source = InventorySource::Host {
+                    host: host.to_owned(),
+                    path: display_path(&shown),
+                };
+                i
+            })
+        });
+        read.clone().map(|i| (i, path))
+    }
+}
+
+/// `hosts/HOST.toml` in the manifest's directory or the nearest above, not
+/// past a directory that holds `.git`.
+fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
+    let start = manifest.parent().filter(|p| !p.as_os_str().is_empty());
+    let start = std::path::absolute(start.unwrap_or(Path::new("."))).ok()?;
+    for dir in start.ancestors() {
+        let candidate = dir.join("hosts").join(format!("{host}.toml"));
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_hosts_folder_above_wins_and_the_repository_bounds_the_search() {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        let team = repo.join("team").join("prod");
+        std::fs::create_dir_all(&team).unwrap();
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::create_dir_all(repo.join("hosts")).unwrap();
+        std::fs::create_dir_all(root.path().join("hosts")).unwrap();
+        std::fs::write(repo.join("hosts/box.toml"), "").unwrap();
+        std::fs::write(root.path().join("hosts/outside.toml"), "").unwrap();
+        let manifest = team.join("deploy.toml");
+        assert_eq!(locate("box", &manifest), Some(repo.join("hosts/box.toml")));
+        assert_eq!(locate("outside", &manifest), None, "above the repository");
+        assert_eq!(locate("other", &manifest), None);
+    }
+}

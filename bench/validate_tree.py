@@ -8,7 +8,11 @@ The tools run alternately, one run of each in turn, on the same files in
 the same invocation; medians of wall time, CPU time and peak memory, and
 deployctl's ratio to taplo, are printed.
 
-Usage: bench/validate_tree.py DEPLOYCTL_BIN [--count 1000] [--runs 9]
+With `--hosts 50`, the manifests are placed on 50 hosts, 20 each
+(`[devices.expect] host`, with `hosts/host-NN.toml` inventories of 8 GPUs),
+and deployctl also plans every host's deployments together.
+
+Usage: bench/validate_tree.py DEPLOYCTL_BIN [--count 1000] [--runs 9] [--hosts 50]
 Run through bench/validate-tree.sh, which builds the release binary and
 installs the other two tools first.
 """
@@ -35,7 +39,17 @@ MODELS = [
 ]
 
 
-def manifest(i: int, rng: random.Random) -> str:
+HOST_GPU = """[[gpu]]
+index = {index}
+uuid = "GPU-{host:04d}{index:04d}-0000-0000-0000-000000000000"
+name = "NVIDIA GeForce RTX 4090"
+memory_total = "24564MiB"
+memory_used = "0MiB"
+compute_capability = "8.9"
+"""
+
+
+def manifest(i: int, rng: random.Random, hosts: int = 0) -> str:
     source, kind = rng.choice(MODELS)
     gpus = rng.choice([1, 2, 4, 8])
     strategy = rng.choice(["auto", "tensor", "pipeline"])
@@ -67,6 +81,7 @@ def manifest(i: int, rng: random.Random) -> str:
         f'reserve = "{rng.choice([256, 512, 1024])}MiB"',
         "",
         "[devices.expect]",
+        *([f'host = "host-{i % hosts:02d}"'] if hosts else []),
         f"count = {gpus}",
         'memory = "24GB"',
         'min_compute_capability = "8.0"',
@@ -80,7 +95,7 @@ def manifest(i: int, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def generate(tree: str, count: int) -> list:
+def generate(tree: str, count: int, hosts: int = 0) -> list:
     rng = random.Random(42)
     files = []
     for i in range(count):
@@ -88,8 +103,13 @@ def generate(tree: str, count: int) -> list:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "deploy.toml")
         with open(path, "w") as f:
-            f.write(manifest(i, rng))
+            f.write(manifest(i, rng, hosts))
         files.append(path)
+    if hosts:
+        os.makedirs(os.path.join(tree, "hosts"), exist_ok=True)
+        for h in range(hosts):
+            with open(os.path.join(tree, "hosts", f"host-{h:02d}.toml"), "w") as f:
+                f.write("\n".join(HOST_GPU.format(host=h, index=g) for g in range(8)))
     shutil.copy(SCHEMA, os.path.join(tree, "schema.json"))
     return files
 
@@ -115,13 +135,14 @@ def main() -> None:
     parser.add_argument("deployctl")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--hosts", type=int, default=0, help="place the manifests on this many hosts")
     parser.add_argument("--venv", default=os.path.expanduser("~/.cache/deployctl/bench-venv"))
     parser.add_argument("--check-jsonschema", action="store_true", help="also time check-jsonschema (slow: seconds a run)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
         tree = os.path.join(work, "tree")
-        files = generate(tree, args.count)
+        files = generate(tree, args.count, args.hosts)
         rel = [os.path.relpath(f, tree) for f in files]
         tools = [("deployctl validate", [os.path.abspath(args.deployctl), "validate", "."])]
         taplo = os.path.join(args.venv, "bin", "taplo")
@@ -137,7 +158,8 @@ def main() -> None:
             tools.append(("check-jsonschema", [cj, "--schemafile", "schema.json", *rel]))
         else:
             print("check-jsonschema: not installed (run bench/validate-tree.sh)")
-        print(f"{args.count} manifests, {args.runs} runs of each tool after one warm-up, alternating, on {os.cpu_count()} cores")
+        on = f" on {args.hosts} hosts" if args.hosts else ""
+        print(f"{args.count} manifests{on}, {args.runs} runs of each tool after one warm-up, alternating, on {os.cpu_count()} cores")
         for name, argv in tools:  # warm the page cache
             run_once(name, argv, tree)
         samples = {name: [] for name, _ in tools}

@@ -9,8 +9,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Blobs larger than this are left out of an exported revision: no manifest,
-/// config or inventory is this large, and weights are not planned from Git.
+/// Blobs larger than this are left out of an exported revision, unread: no
+/// manifest, config or inventory is this large, and weights committed by
+/// mistake are not planned from Git.
 const LARGEST_BLOB: u64 = 64 << 20;
 
 /// Why Git could not answer, for the user.
@@ -79,22 +80,28 @@ impl Repo {
     /// Writes the files of `commit` under `into`, as they were committed.
     /// Symbolic links, submodules and blobs over 64 MiB are left out.
     pub fn export(&self, commit: &str, into: &Path) -> Result<(), GitError> {
-        let listing = git(&self.root, &["ls-tree", "-r", "-z", "--full-tree", commit])?;
+        let listing = git(
+            &self.root,
+            &["ls-tree", "-r", "-z", "-l", "--full-tree", commit],
+        )?;
         let mut blobs: Vec<(String, PathBuf)> = Vec::new();
         for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
             let entry = String::from_utf8_lossy(entry);
-            // `<mode> <type> <object>\t<path>`
+            // `<mode> <type> <object> <size>\t<path>`
             let Some((meta, path)) = entry.split_once('\t') else {
                 continue;
             };
-            let mut meta = meta.split(' ');
-            let (Some(mode), Some("blob"), Some(object)) = (meta.next(), meta.next(), meta.next())
+            let mut meta = meta.split_whitespace();
+            let (Some(mode), Some("blob"), Some(object), Some(size)) =
+                (meta.next(), meta.next(), meta.next(), meta.next())
             else {
                 continue;
             };
             let path = PathBuf::from(path);
             let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-            if mode != "120000" && plain {
+            // Large blobs are not even asked for: Git would inflate them.
+            let small = size.parse::<u64>().is_ok_and(|s| s <= LARGEST_BLOB);
+            if mode != "120000" && plain && small {
                 blobs.push((object.to_owned(), path));
             }
         }
@@ -135,9 +142,6 @@ impl Repo {
                 .read_to_end(&mut body)
                 .map_err(|e| failed(&e.to_string()))?;
             body.pop(); // the newline after each object
-            if size > LARGEST_BLOB {
-                continue;
-            }
             let target = into.join(path);
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| failed(&e.to_string()))?;

@@ -123,16 +123,20 @@ fn check_hosts<T>(checked: &mut [Checked<T>]) {
         let uses: Vec<machine::Use> = members.iter().map(|&i| host(i).using.clone()).collect();
         let first = host(members[0]);
         for o in machine::over_commits(&first.gpus, &uses) {
-            let shares: Vec<String> = o
-                .planned
+            // The largest first; past four, the rest as a count, so that
+            // twenty deployments on one GPU still read as one line.
+            let mut planned = o.planned.clone();
+            planned.sort_by_key(|p| std::cmp::Reverse(p.1));
+            let name = |u: usize| display_path(&checked[members[u]].path);
+            let mut shares: Vec<String> = planned
                 .iter()
-                .map(|(u, total)| {
-                    format!(
-                        "`{}` plans {total}",
-                        display_path(&checked[members[*u]].path)
-                    )
-                })
+                .take(if planned.len() > 4 { 3 } else { 4 })
+                .map(|(u, total)| format!("`{}` plans {total}", name(*u)))
                 .collect();
+            if planned.len() > 4 {
+                let rest = ByteSize(planned[3..].iter().map(|(_, t)| t.0).sum());
+                shares.push(format!("{} others plan {rest}", planned.len() - 3));
+            }
             let message = format!(
                 "GPU {} of host {} is over-committed: {}; together {} against its {}{}",
                 o.gpu,

@@ -57,10 +57,17 @@ macro_rules! out {
 }
 pub(crate) use out;
 
-/// Writes human diagnostics to stderr.
+/// Writes human diagnostics to stderr, in order. Each is laid out (wrapped,
+/// its snippet cut) on every core: a tree of manifests can have thousands.
 pub fn eprint_human(diagnostics: &[Diagnostic], color: bool) {
-    for d in diagnostics {
-        eprint!("{}", render::human(d, color));
+    use rayon::prelude::*;
+    let rendered: Vec<String> = diagnostics
+        .par_iter()
+        .map(|d| render::human(d, color))
+        .collect();
+    let mut stderr = std::io::stderr().lock();
+    for text in rendered {
+        let _ = stderr.write_all(text.as_bytes());
     }
 }
 

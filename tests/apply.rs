@@ -1231,3 +1231,123 @@ fn requests_are_held_to_the_plan_s_context_capacity_and_time() {
     let (code, _, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// The pod's life, rehearsed: the objects `render --target kubernetes` makes
+/// for the quickstart model, run the way the kubelet runs them. The manifest
+/// is the ConfigMap's, at its mount path; the container's args and
+/// environment are the Deployment's (`0.0.0.0`, the API key from its Secret).
+/// `/health` is 503 while loading, then 200, within the startup probe's
+/// budget; SIGTERM drains and exits within the rendered grace period.
+#[test]
+fn the_rendered_pod_starts_serves_and_drains_as_its_probes_expect() {
+    let model = demo_model();
+    let port = free_port();
+    let repo = tempfile::tempdir().unwrap();
+    let models = model.parent().unwrap();
+    std::fs::write(
+        repo.path().join("deploy.toml"),
+        format!(
+            "version = 1\nname = \"smollm2\"\n[model]\nsource = {:?}\n[workload]\nmax_seq_len = 512\n\
+             [devices]\ngpus = []\n[server]\nport = {port}\ndrain_seconds = 1\ngrace_seconds = 2\n\
+             api_key = {{ env = \"DEPLOYCTL_API_KEY\" }}\n\
+             [kubernetes]\nimage = \"registry.example.com/deployctl:test\"\n\
+             models = {{ host_path = {:?}, mount_path = {:?} }}\n",
+            model.display().to_string(),
+            models.display().to_string(),
+            models.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(get_cargo_bin("deployctl"))
+        .current_dir(repo.path())
+        .args(["render", "deploy.toml", "--target", "kubernetes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_norway::from_str(d).unwrap())
+        .collect();
+    let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap().clone();
+    let (config_map, deployment) = (of("ConfigMap"), of("Deployment"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+
+    // The ConfigMap at its mount path, the emptyDirs as directories.
+    let root = tempfile::tempdir().unwrap();
+    let mount = root.path().join("etc/deployctl");
+    std::fs::create_dir_all(&mount).unwrap();
+    for (file, text) in config_map["data"].as_object().unwrap() {
+        std::fs::write(mount.join(file), text.as_str().unwrap()).unwrap();
+    }
+    let at_mount = |arg: &str| arg.replace("/etc/deployctl", &mount.display().to_string());
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| at_mount(a.as_str().unwrap()))
+        .collect();
+    let mut cmd = Command::new(get_cargo_bin("deployctl"));
+    cmd.args(&args)
+        .current_dir(root.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for var in container["env"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap();
+        match var["value"].as_str() {
+            Some(_) if name == "HF_HOME" => cmd.env(name, root.path().join("cache")),
+            Some(value) => cmd.env(name, at_mount(value)),
+            // The Secret's key, as the kubelet injects it.
+            None => cmd.env(name, "pod-key"),
+        };
+    }
+    assert!(args.iter().any(|a| a == "json"), "{args:?}");
+    let started = Instant::now();
+    let mut d = Deployment {
+        child: cmd.spawn().unwrap(),
+        port,
+        _dir: root,
+    };
+    let seen = d.wait_ready();
+    let loaded = started.elapsed();
+    let probe = &container["startupProbe"];
+    let budget =
+        probe["periodSeconds"].as_u64().unwrap() * probe["failureThreshold"].as_u64().unwrap();
+    assert!(
+        loaded.as_secs() < budget,
+        "{loaded:?} against a budget of {budget} s"
+    );
+    assert_eq!(*seen.last().unwrap(), 200, "{seen:?}");
+    assert!(seen.iter().all(|s| *s == 503 || *s == 200), "{seen:?}");
+    // Bound to 0.0.0.0: reachable on another address of this machine too.
+    let any = agent()
+        .get(&format!("http://127.0.0.2:{port}/health"))
+        .call()
+        .unwrap();
+    assert_eq!(any.status(), 200);
+    let (status, _) = chat(&d, Some("pod-key"));
+    assert_eq!(status, 200);
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let (code, took, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took.as_secs() < grace, "{took:?} against {grace} s");
+    // One JSON object per line, for the log collector.
+    let first = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "{stderr}"
+    );
+}

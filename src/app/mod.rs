@@ -62,8 +62,15 @@ impl Planned {
 
 /// A manifest loaded and validated, and its plan if one could be made.
 pub struct Session {
+    /// The manifest as written and merged: its spans, for diagnostics.
+    pub loaded: Loaded,
     pub manifest: Manifest,
     pub planned: Option<Planned>,
+}
+
+/// A planner finding as a diagnostic on the manifest key it names.
+pub fn diagnose(finding: &plan::Finding, loaded: &Loaded) -> Diagnostic {
+    findings::to_diagnostic(finding, loaded)
 }
 
 /// One run's inputs, acquired once.
@@ -111,7 +118,11 @@ impl App {
         };
         let planned = self.plan(&loaded, &manifest, Need::Required, out);
         diagnostic::sort(out);
-        Some(Session { manifest, planned })
+        Some(Session {
+            loaded,
+            manifest,
+            planned,
+        })
     }
 
     /// Plans a loaded manifest: the inputs, then the planner.

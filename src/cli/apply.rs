@@ -96,8 +96,9 @@ pub fn run(args: Args, color: bool) -> Exit {
     let mut diagnostics = Vec::new();
     let app = App::new(args.hardware.source(LiveGpus::Read), settings);
     let overrides = crate::manifest::Overrides::from_process(args.sets);
-    let Some(Session { manifest, planned }) =
-        app.session(&args.manifest, &overrides, &mut diagnostics)
+    let Some(Session {
+        manifest, planned, ..
+    }) = app.session(&args.manifest, &overrides, &mut diagnostics)
     else {
         if !worker {
             eprint_human(&diagnostics, color);
@@ -105,6 +106,11 @@ pub fn run(args: Args, color: bool) -> Exit {
         return Exit::Invalid;
     };
     if !worker {
+        // First, what this machine (or pod) was given: a pod scheduled onto
+        // the wrong node says so in its first lines.
+        if let Some(p) = planned.as_ref() {
+            say(&received(&p.inventory, manifest.devices.expect.as_ref()));
+        }
         eprint_human(&diagnostics, color);
     }
     // Preflight and budget errors block: there is no `--force` for a launch that
@@ -447,4 +453,59 @@ fn launch_without_paths(description: &launch::Description) -> serde_json::Value 
         }
     }
     value
+}
+
+/// `GPUs: 2 × NVIDIA A100 80GB PCIe, 80.00 GiB each (this machine (NVML));
+/// [devices.expect]: 2 × 80 GB, compute 8.0 or newer: met`.
+fn received(
+    inventory: &crate::inventory::Inventory,
+    expect: Option<&crate::manifest::ExpectedHardware>,
+) -> String {
+    let mut runs: Vec<(usize, &str, crate::manifest::size::ByteSize)> = Vec::new();
+    for g in &inventory.gpus {
+        match runs.last_mut() {
+            Some((n, name, memory)) if *name == g.name && *memory == g.memory_total => *n += 1,
+            _ => runs.push((1, &g.name, g.memory_total)),
+        }
+    }
+    let gpus = if runs.is_empty() {
+        "none".to_owned()
+    } else {
+        runs.iter()
+            .map(|(n, name, memory)| {
+                format!("{n} × {name}, {} each", super::plan_table::gib(*memory))
+            })
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let mut line = format!("GPUs: {gpus} ({})", inventory.source);
+    if let Some(e) = expect {
+        let mut asks = Vec::new();
+        if let Some(count) = e.count {
+            asks.push(format!("{count} GPU(s)"));
+        }
+        if let Some(memory) = e.memory {
+            asks.push(format!("{memory} each"));
+        }
+        if let Some(c) = e.min_compute_capability {
+            asks.push(format!("compute {}.{} or newer", c.major, c.minor));
+        }
+        let met = e.count.is_none_or(|c| inventory.gpus.len() >= c as usize)
+            && e.memory
+                .is_none_or(|m| inventory.gpus.iter().all(|g| g.memory_total >= m))
+            && e.min_compute_capability.is_none_or(|min| {
+                inventory
+                    .gpus
+                    .iter()
+                    .all(|g| g.compute_capability.is_none_or(|c| c >= min))
+            });
+        if !asks.is_empty() {
+            line.push_str(&format!(
+                "; [devices.expect] asks {}: {}",
+                asks.join(", "),
+                if met { "met" } else { "NOT met" }
+            ));
+        }
+    }
+    line
 }

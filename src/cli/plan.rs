@@ -93,8 +93,9 @@ pub fn run(args: Args, color: bool) -> Exit {
     let mut diagnostics = Vec::new();
     let app = App::new(args.hardware.source(LiveGpus::Read), settings);
     let overrides = Overrides::from_process(args.sets);
-    let Some(Session { manifest, planned }) =
-        app.session(&args.manifest, &overrides, &mut diagnostics)
+    let Some(Session {
+        manifest, planned, ..
+    }) = app.session(&args.manifest, &overrides, &mut diagnostics)
     else {
         print_diagnostics(&diagnostics, args.format, color);
         return Exit::Invalid;

@@ -9,10 +9,12 @@ use super::exit::Exit;
 use super::hardware::Hardware;
 use super::output::eprint_human;
 use super::output::{out, outln};
-use crate::app::{App, LiveGpus, Session};
+use crate::app::{App, LiveGpus, Planned, Session};
 use crate::diagnostic;
 use crate::launch;
+use crate::launch::kubernetes as kube;
 use crate::manifest::Overrides;
+use crate::manifest::{KeyPath, LayerKind, Loaded, Manifest};
 use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +29,16 @@ pub struct Args {
 
     #[command(flatten)]
     pub hardware: Hardware,
+
+    /// `--target kubernetes`: write one file per object and a `kustomization.yaml`
+    /// into DIR (made if missing) instead of a YAML stream on stdout.
+    #[arg(short, long, value_name = "DIR", conflicts_with = "check")]
+    pub output: Option<PathBuf>,
+
+    /// `--target kubernetes`: exit 1 when the files in DIR are not what this render
+    /// writes (stale, missing or extra), so that committed YAML stays honest in CI.
+    #[arg(long, value_name = "DIR")]
+    pub check: Option<PathBuf>,
 
     /// Override a key: `--set server.port=9000`. Repeatable.
     #[arg(long = "set", value_name = "TABLE.KEY=VALUE")]
@@ -43,6 +55,9 @@ pub enum Target {
     Topology,
     /// The launch description, as JSON: what `apply` builds in-process.
     Description,
+    /// Kubernetes objects (ConfigMap, Deployment, Service) whose pod runs `deployctl
+    /// apply`: a YAML stream, or files with `-o DIR`.
+    Kubernetes,
 }
 
 pub fn run(args: Args, color: bool) -> Exit {
@@ -52,13 +67,31 @@ pub fn run(args: Args, color: bool) -> Exit {
     }
     let mut diagnostics = Vec::new();
     let app = App::new(args.hardware.source(LiveGpus::Read), Settings::default());
-    let overrides = Overrides::from_process(args.sets);
-    let Some(Session { manifest, planned }) =
-        app.session(&args.manifest, &overrides, &mut diagnostics)
+    let overrides = Overrides::from_process(args.sets.clone());
+    let Some(Session {
+        loaded,
+        manifest,
+        planned,
+    }) = app.session(&args.manifest, &overrides, &mut diagnostics)
     else {
         eprint_human(&diagnostics, color);
         return Exit::Invalid;
     };
+    if args.target == Target::Kubernetes {
+        return kubernetes(
+            &args,
+            &loaded,
+            &manifest,
+            planned.as_ref(),
+            diagnostics,
+            color,
+        );
+    }
+    if args.output.is_some() || args.check.is_some() {
+        eprint_human(&diagnostics, color);
+        eprintln!("error: `--output` and `--check` go with `--target kubernetes`");
+        return Exit::Usage;
+    }
     eprint_human(&diagnostics, color);
     let Some(description) = planned.as_ref().and_then(|p| p.compile(&manifest)) else {
         return super::exit::of(&diagnostics, false).worst(Exit::DoesNotFit);
@@ -84,6 +117,7 @@ pub fn run(args: Args, color: bool) -> Exit {
                 return Exit::Invalid;
             }
         },
+        Target::Kubernetes => unreachable!("rendered above"),
         Target::Description => {
             outln!(
                 "{}",
@@ -102,4 +136,178 @@ pub fn unauthenticated(manifest: &crate::manifest::Manifest) -> Option<&'static 
          API key, so `server.api_key` is not in it. Put it behind a proxy that checks \
          `Authorization`, or run `deployctl apply`, which does.",
     )
+}
+
+/// `--target kubernetes`: the refusals, then the objects.
+fn kubernetes(
+    args: &Args,
+    loaded: &Loaded,
+    manifest: &Manifest,
+    planned: Option<&Planned>,
+    mut diagnostics: Vec<crate::diagnostic::Diagnostic>,
+    color: bool,
+) -> Exit {
+    let plan = planned.and_then(|p| p.outcome.plan.as_ref());
+    let fits = !diagnostics
+        .iter()
+        .any(crate::diagnostic::Diagnostic::is_error);
+    let host_set = !matches!(
+        loaded.provenance.layer(&KeyPath::parse("server.host")),
+        None | Some(LayerKind::Default)
+    );
+    let written = kube::AsWritten {
+        model_source: loaded
+            .raw
+            .model
+            .as_ref()
+            .and_then(|m| m.source.as_deref())
+            .unwrap_or_default(),
+        host_set,
+        fits,
+    };
+    diagnostics.extend(
+        kube::refusals(manifest, plan, &written)
+            .iter()
+            .map(|f| crate::app::diagnose(f, loaded)),
+    );
+    crate::diagnostic::sort(&mut diagnostics);
+    eprint_human(&diagnostics, color);
+    let errors = diagnostics
+        .iter()
+        .any(crate::diagnostic::Diagnostic::is_error);
+    let Some(plan) = plan.filter(|_| !errors) else {
+        return super::exit::of(&diagnostics, false).worst(Exit::DoesNotFit);
+    };
+    let model_config = match &manifest.model.config {
+        Some(path) => match crate::files::read_text(path, crate::files::cap::CONFIG) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read `{}` for the pod: {}",
+                    crate::diagnostic::display_path(path),
+                    crate::diagnostic::io_reason(&e)
+                );
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
+    // Without the "Resolved from PATH" line: the render is the same bytes
+    // wherever the repository is checked out.
+    let manifest_text: String = super::config::render(loaded, &manifest.name, false)
+        .lines()
+        .skip_while(|l| l.starts_with("# Resolved from"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let rendered = kube::render(&kube::Input {
+        manifest,
+        plan,
+        manifest_text: &manifest_text,
+        model_config: model_config.as_deref(),
+        version: env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(dir) = &args.check {
+        return check(dir, &rendered, args);
+    }
+    let Some(dir) = &args.output else {
+        out!("{}", rendered.stream());
+        return Exit::Ok;
+    };
+    if let Err(e) = write_dir(dir, &rendered) {
+        eprintln!(
+            "error: cannot write `{}`: {e}",
+            crate::diagnostic::display_path(dir)
+        );
+        return Exit::Invalid;
+    }
+    eprintln!(
+        "wrote {} file(s) to {}: `kubectl apply -k {}`",
+        rendered.files.len(),
+        crate::diagnostic::display_path(dir),
+        crate::diagnostic::display_path(dir)
+    );
+    Exit::Ok
+}
+
+/// Writes each file beside itself and renames it into place, and removes the
+/// YAML files an earlier render wrote that this one does not.
+fn write_dir(dir: &std::path::Path, rendered: &kube::Rendered) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in &rendered.files {
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.persist(dir.join(name)).map_err(|e| e.error)?;
+    }
+    for stale in extra_files(dir, rendered)? {
+        std::fs::remove_file(dir.join(stale))?;
+    }
+    Ok(())
+}
+
+/// The rendered-looking files in `dir` that `rendered` does not have: those
+/// that begin with the render's header.
+fn extra_files(dir: &std::path::Path, rendered: &kube::Rendered) -> std::io::Result<Vec<String>> {
+    let mut extra = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = rendered.files.iter().any(|(n, _)| *n == name);
+        let yaml = name.ends_with(".yaml");
+        if !ours && yaml {
+            let text = crate::files::read_text(&entry.path(), crate::files::cap::MANIFEST)
+                .unwrap_or_default();
+            if text.starts_with("# Rendered by deployctl") {
+                extra.push(name);
+            }
+        }
+    }
+    extra.sort();
+    Ok(extra)
+}
+
+fn check(dir: &std::path::Path, rendered: &kube::Rendered, args: &Args) -> Exit {
+    let mut stale = Vec::new();
+    for (name, text) in &rendered.files {
+        match crate::files::read_text(&dir.join(name), crate::files::cap::MANIFEST) {
+            Ok(committed) if committed == *text => {}
+            Ok(_) => stale.push(format!("{name}: differs")),
+            Err(_) => stale.push(format!("{name}: missing")),
+        }
+    }
+    match extra_files(dir, rendered) {
+        Ok(extra) => stale.extend(
+            extra
+                .into_iter()
+                .map(|n| format!("{n}: no longer rendered")),
+        ),
+        Err(e) => {
+            eprintln!(
+                "error: cannot read `{}`: {e}",
+                crate::diagnostic::display_path(dir)
+            );
+            return Exit::Usage;
+        }
+    }
+    if stale.is_empty() {
+        eprintln!(
+            "{} is up to date with {}",
+            crate::diagnostic::display_path(dir),
+            crate::diagnostic::display_path(&args.manifest)
+        );
+        return Exit::Ok;
+    }
+    eprintln!(
+        "error: {} is stale against {}:",
+        crate::diagnostic::display_path(dir),
+        crate::diagnostic::display_path(&args.manifest)
+    );
+    for s in &stale {
+        eprintln!("  {s}");
+    }
+    eprintln!(
+        "help: re-render it: `deployctl render {} --target kubernetes -o {}`",
+        crate::diagnostic::display_path(&args.manifest),
+        crate::diagnostic::display_path(dir)
+    );
+    Exit::Invalid
 }

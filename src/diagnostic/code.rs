@@ -69,6 +69,7 @@ impl Code {
                 | Code::FlashAttentionUnsupported
                 | Code::PoorTopology
                 | Code::HostOverCommitted
+                | Code::KubernetesOneNode
         )
     }
 }
@@ -216,6 +217,20 @@ codes! {
     HostUnknown => "deployctl::plan::host_unknown",
     /// The deployments placed on one host plan more memory on a GPU than it has.
     HostOverCommitted => "deployctl::plan::host_over_committed",
+    /// A Kubernetes render without `kubernetes.image`.
+    KubernetesNoImage => "deployctl::kubernetes::no_image",
+    /// `devices.gpus` by UUID or by this machine's ordinals, which a pod does not have.
+    KubernetesHostGpus => "deployctl::kubernetes::host_gpus",
+    /// A path the pod does not have: relative to the manifest, or outside the mounts.
+    KubernetesPodPath => "deployctl::kubernetes::pod_path",
+    /// `server.host` on loopback, which probes and the Service cannot reach.
+    KubernetesLoopbackHost => "deployctl::kubernetes::loopback_host",
+    /// Warning: a rendered Service without an API key.
+    KubernetesOpenService => "deployctl::kubernetes::open_service",
+    /// A plan over several GPUs requested as MIG slices.
+    KubernetesMigSlices => "deployctl::kubernetes::mig_slices",
+    /// A plan that does not fit one pod's GPUs: no layout across nodes is rendered.
+    KubernetesOneNode => "deployctl::kubernetes::one_node",
 }
 
 impl std::fmt::Display for Code {

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod description;
 #[cfg(feature = "serve")]
 pub mod in_process;
+pub mod kubernetes;
 
 pub use cli::{Launch, render};
 pub use description::{Description, Devices, ModelFiles, compile};

@@ -64,5 +64,8 @@ pub fn raw_defaults() -> RawManifest {
             request_timeout_seconds: Some(REQUEST_TIMEOUT_SECONDS),
             log_format: Some(LogFormat::Plain),
         }),
+        // Read only by `render --target kubernetes`, which applies its own
+        // defaults: `config` does not print a table most manifests never use.
+        kubernetes: None,
     }
 }

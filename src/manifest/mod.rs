@@ -28,5 +28,5 @@ pub use load::{Loaded, Loader, Outcome, Overrides};
 pub use normalize::normalize as normalize_path;
 pub use path::{KeyPath, Segment};
 pub use provenance::Provenance;
-pub use validate::{classify_source, is_loopback, slug};
+pub use validate::{K8S_STARTUP_SECONDS, classify_source, is_loopback, slug};
 pub use validated::*;

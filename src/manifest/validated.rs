@@ -18,6 +18,49 @@ pub struct Manifest {
     pub devices: Devices,
     pub parallelism: Parallelism,
     pub server: Server,
+    /// `[kubernetes]`, when the manifest has one.
+    pub kubernetes: Option<Kubernetes>,
+}
+
+/// What `render --target kubernetes` needs besides the plan; defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kubernetes {
+    pub namespace: Option<String>,
+    pub image: Option<String>,
+    pub replicas: u32,
+    pub service_type: super::wire::ServiceType,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub gpu_affinity: super::wire::GpuAffinity,
+    pub gpu_resource: String,
+    pub startup_seconds: u32,
+    pub disruption_budget: bool,
+    pub api_key_secret: Option<String>,
+    pub models: Option<ModelStorage>,
+    pub cpu: Option<String>,
+    pub memory: Option<ByteSize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Toleration {
+    pub key: Option<String>,
+    pub operator: String,
+    pub value: Option<String>,
+    pub effect: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelStorage {
+    pub volume: ModelVolume,
+    pub mount_path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelVolume {
+    Claim(String),
+    HostPath(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -43,6 +43,117 @@ pub struct RawManifest {
     /// The OpenAI-compatible HTTP server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<RawServer>,
+    /// Settings that only `render --target kubernetes` reads: where the pods run and
+    /// what they mount. The plan is per pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<RawKubernetes>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// The namespace of every object. Default: none (the namespace `kubectl` or Argo CD
+    /// applies to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The container image with deployctl as its entrypoint, built with `--features
+    /// cuda` for GPUs. Required to render. Pin it by digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Identical pods behind the Service; each holds the whole plan. Default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicas: Option<u32>,
+    /// `ClusterIP` (default), `NodePort` or `LoadBalancer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<ServiceType>,
+    /// Labels added to every object and pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// The pod's `nodeSelector`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<std::collections::BTreeMap<String, String>>,
+    /// The pod's tolerations, e.g. `[{ key = "nvidia.com/gpu", operator = "Exists",
+    /// effect = "NoSchedule" }]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<RawToleration>>,
+    /// Node affinity on GPU Feature Discovery labels from `[devices.expect]`:
+    /// `preferred` (default), `required`, or `none` where the cluster runs no GFD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_affinity: Option<GpuAffinity>,
+    /// The extended resource the GPUs are requested as. Default `nvidia.com/gpu`; a MIG
+    /// slice is e.g. `nvidia.com/mig-3g.40gb` (one per pod).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_resource: Option<String>,
+    /// Seconds the startup probe allows for the model to load. Default 1800.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 86_400))]
+    pub startup_seconds: Option<u32>,
+    /// Render a PodDisruptionBudget of at most one pod unavailable. Default false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disruption_budget: Option<bool>,
+    /// The Secret that holds the API key (`server.api_key`), under the key `api-key`.
+    /// Default: `NAME-api-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+    /// Where the weights come from in the pod. Default: the image (or the hub).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<RawModelStorage>,
+    /// The container's CPU request, e.g. `"8"` or `"500m"`. Default: 2 cores, plus one per
+    /// extra tensor-parallel rank.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The container's memory request, e.g. `"64GiB"`. Default: the plan's host memory
+    /// plus 4 GiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSizeValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuAffinity {
+    Preferred,
+    Required,
+    None,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawToleration {
+    /// The taint's key; empty with `operator = "Exists"` matches every taint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `Equal` (default) or `Exists`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// The taint's value, with `Equal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; absent matches all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelStorage {
+    /// A PersistentVolumeClaim that holds the weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// A directory on the node that holds the weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<String>,
+    /// Where it is mounted, read-only; `model.source` must be under it. Required with a
+    /// claim or a host path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

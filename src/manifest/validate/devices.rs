@@ -321,7 +321,12 @@ impl Checker<'_> {
     }
 
     /// Parses a byte size at `p`. `zero_ok`: zero is meaningful here (a reserve).
-    fn size(&mut self, value: &ByteSizeValue, p: &KeyPath, zero_ok: bool) -> Option<ByteSize> {
+    pub(super) fn size(
+        &mut self,
+        value: &ByteSizeValue,
+        p: &KeyPath,
+        zero_ok: bool,
+    ) -> Option<ByteSize> {
         let key = p.layer_key();
         let key = key.last_key().unwrap_or("size").to_owned();
         let parsed = match value {

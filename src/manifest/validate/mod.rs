@@ -4,10 +4,12 @@
 
 mod devices;
 mod json;
+mod kubernetes;
 mod model;
 mod parallelism;
 mod server;
 
+pub use kubernetes::STARTUP_SECONDS as K8S_STARTUP_SECONDS;
 pub use model::classify_source;
 pub use server::is_loopback;
 
@@ -109,6 +111,7 @@ impl Checker<'_> {
             devices,
             parallelism,
             server,
+            kubernetes,
         } = raw;
         self.version(*version);
         let name = self.name(name.as_deref());
@@ -135,6 +138,10 @@ impl Checker<'_> {
             devices: devices?,
             parallelism: parallelism?,
             server: server?,
+            kubernetes: match kubernetes {
+                Some(raw) => Some(self.kubernetes(raw)?),
+                None => None,
+            },
         })
     }
 

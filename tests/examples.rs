@@ -226,6 +226,48 @@ fn the_deployments_sharing_a_host_fit_it_together() {
     }
 }
 
+/// `plan --machine` plans the deployments on one recorded machine together:
+/// each GPU's column of plans, and their sum against its memory.
+#[test]
+fn plan_on_a_machine_sums_what_each_deployment_plans_per_gpu() {
+    let gitops = support::examples().join("gitops");
+    let machine = |extra: &[&str]| {
+        let out = deployctl(&gitops)
+            .args(["plan", "--machine", "hosts/gpu-box-3.toml", "shared"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, table, stderr) = machine(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let gpu1 = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    assert!(
+        gpu1.contains("23.67 GiB") && gpu1.contains("16.33 GiB") && gpu1.contains("40.00 GiB"),
+        "{table}"
+    );
+    // Each plan fits its own limit; together they do not.
+    let (code, table, stderr) = machine(&[
+        "--set",
+        "devices.max_memory=60GiB",
+        "--set",
+        "workload.max_seq_len=auto",
+    ]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(table.contains(" over"), "{table}");
+    assert!(
+        stderr.contains("deployctl::plan::host_over_committed"),
+        "{stderr}"
+    );
+}
+
 /// Each overlay of the config repository is its base with its own keys on top.
 #[test]
 fn gitops_overlays_resolve_on_top_of_the_base() {

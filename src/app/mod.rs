@@ -80,6 +80,9 @@ pub struct App {
     hosts: hosts::Hosts,
     models: ModelCache,
     settings: Settings,
+    /// Every manifest planned runs on the one machine the named inventory
+    /// describes (`plan --machine`): checked together, as on a host.
+    one_machine: bool,
 }
 
 impl App {
@@ -90,7 +93,20 @@ impl App {
             hosts: hosts::Hosts::default(),
             models: ModelCache::default(),
             settings,
+            one_machine: false,
         }
+    }
+
+    /// The same, with every manifest on the one machine `hardware` names.
+    pub fn on_one_machine(hardware: HardwareSource, settings: Settings) -> Self {
+        App {
+            one_machine: true,
+            ..App::new(hardware, settings)
+        }
+    }
+
+    pub fn one_machine(&self) -> bool {
+        self.one_machine
     }
 
     pub fn loader(&self) -> &Loader {

@@ -59,8 +59,10 @@ pub fn check<T: Send>(
             if let (Some(loaded), Some(manifest)) = (&outcome.loaded, &outcome.manifest) {
                 let planned = app.plan(loaded, manifest, Need::IfKnown, &mut outcome.diagnostics);
                 on_host = planned.as_ref().and_then(|p| {
-                    let InventorySource::Host { host, path } = &p.inventory.source else {
-                        return None;
+                    let (host, path) = match &p.inventory.source {
+                        InventorySource::Host { host, path } => (host, path),
+                        InventorySource::File { path } if app.one_machine() => (path, path),
+                        _ => return None,
                     };
                     let plan = p.outcome.plan.as_ref()?;
                     Some(OnHost {

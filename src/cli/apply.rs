@@ -108,8 +108,24 @@ pub fn run(args: Args, color: bool) -> Exit {
     if !worker {
         // First, what this machine (or pod) was given: a pod scheduled onto
         // the wrong node says so in its first lines.
-        if let Some(p) = planned.as_ref() {
-            say(&received(&p.inventory, manifest.devices.expect.as_ref()));
+        let cpu_only = |p: &&crate::app::Planned| {
+            p.inventory.source == crate::inventory::InventorySource::CpuOnly
+        };
+        if let Some(p) = planned.as_ref().filter(|p| !cpu_only(p)) {
+            let line = received(&p.inventory, manifest.devices.expect.as_ref());
+            let json = match args.log_format.as_deref() {
+                Some(format) => format == "json",
+                None => manifest.server.log_format == crate::manifest::values::LogFormat::Json,
+            };
+            if json {
+                // One JSON object per line from the first, as the server's.
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "level": "info", "message": line })
+                );
+            } else {
+                say(&line);
+            }
         }
         eprint_human(&diagnostics, color);
     }

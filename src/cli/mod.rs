@@ -8,6 +8,7 @@ pub mod exit;
 mod gpus;
 mod hardware;
 mod init;
+mod machine;
 mod man;
 #[cfg(feature = "serve")]
 mod measured;

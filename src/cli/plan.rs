@@ -21,9 +21,15 @@ use crate::plan::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The manifest to plan.
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// The manifest to plan; with `--machine`, every manifest (or directory of them)
+    /// to plan together on that machine.
+    #[arg(value_name = "MANIFEST", required = true, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+
+    /// Plan every manifest given on this machine (a recorded inventory) together:
+    /// each on its own, then per GPU their totals against its memory.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inventory", "gpus"])]
+    pub machine: Option<PathBuf>,
 
     #[command(flatten)]
     pub hardware: Hardware,
@@ -80,8 +86,18 @@ pub fn report_schema_text() -> String {
 }
 
 pub fn run(args: Args, color: bool) -> Exit {
-    if !args.manifest.is_file() {
-        eprintln!("error: `{}` is not a file", args.manifest.display());
+    if let Some(machine) = args.machine.clone() {
+        return super::machine::run(&args, &machine, color);
+    }
+    let [manifest] = args.manifests.as_slice() else {
+        eprintln!(
+            "error: {} manifests given; plan one, or plan several together on one machine with `--machine FILE`",
+            args.manifests.len()
+        );
+        return Exit::Usage;
+    };
+    if !manifest.is_file() {
+        eprintln!("error: `{}` is not a file", manifest.display());
         return Exit::Usage;
     }
     let settings = Settings {
@@ -95,7 +111,7 @@ pub fn run(args: Args, color: bool) -> Exit {
     let overrides = Overrides::from_process(args.sets);
     let Some(Session {
         manifest, planned, ..
-    }) = app.session(&args.manifest, &overrides, &mut diagnostics)
+    }) = app.session(manifest, &overrides, &mut diagnostics)
     else {
         print_diagnostics(&diagnostics, args.format, color);
         return Exit::Invalid;

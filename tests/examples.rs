@@ -268,6 +268,74 @@ fn plan_on_a_machine_sums_what_each_deployment_plans_per_gpu() {
     );
 }
 
+/// On the box, `apply` checks the live GPUs against the other deployments the
+/// repository places on its host: memory in use beyond their plans is
+/// named, and a plan that over-commits a GPU with theirs does not start.
+#[test]
+fn apply_on_a_shared_host_checks_the_others_plans() {
+    let copy = tempfile::tempdir().unwrap();
+    let gitops = support::examples().join("gitops");
+    for file in [
+        "hosts/gpu-box-3.toml",
+        "shared/chat/deploy.toml",
+        "shared/vision/deploy.toml",
+    ] {
+        let to = copy.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(gitops.join(file), to).unwrap();
+    }
+    let host = std::fs::read_to_string(copy.path().join("hosts/gpu-box-3.toml")).unwrap();
+    let (first, second) = host.split_at(host.rfind("[[gpu]]").unwrap());
+    let busy = copy.path().join("busy.toml");
+    std::fs::write(
+        &busy,
+        format!(
+            "{first}{}",
+            second.replace("memory_used = \"0MiB\"", "memory_used = \"40960MiB\"")
+        ),
+    )
+    .unwrap();
+    let apply = |live: &Path| {
+        let out = deployctl(copy.path())
+            .args(["apply", "shared/chat/deploy.toml", "--dry-run"])
+            .env("DEPLOYCTL_LIVE_INVENTORY", live)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = apply(&copy.path().join("hosts/gpu-box-3.toml"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("unplanned_use"), "{stderr}");
+    let (code, stderr) = apply(&busy);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("deployctl::preflight::unplanned_use"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GPU 1 has 40 GiB in use, but the other deployments on host gpu-box-3 plan 16.33 GiB there"), "{stderr}");
+    let vision = copy.path().join("shared/vision/deploy.toml");
+    let text = std::fs::read_to_string(&vision).unwrap();
+    std::fs::write(
+        &vision,
+        text.replace("max_memory = \"45GiB\"", "max_memory = \"60GiB\"")
+            .replace("max_seq_len = 16384", "max_seq_len = \"auto\""),
+    )
+    .unwrap();
+    let (code, stderr) = apply(&copy.path().join("hosts/gpu-box-3.toml"));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("deployctl::plan::host_over_committed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("this deployment plans 23.67 GiB"),
+        "{stderr}"
+    );
+}
+
 /// Each overlay of the config repository is its base with its own keys on top.
 #[test]
 fn gitops_overlays_resolve_on_top_of_the_base() {

@@ -104,13 +104,19 @@ fn read_named(named: &Named) -> Result<Inventory, Box<Diagnostic>> {
 fn read_live() -> Result<Option<Inventory>, Box<Diagnostic>> {
     if let Some(path) = std::env::var_os(LIVE_INVENTORY_ENV) {
         let path = PathBuf::from(path);
-        return inventory::file::read(&path).map(Some).map_err(|e| {
-            Box::new(Diagnostic::error(
-                Code::InvalidInventory,
-                Place::Env(LIVE_INVENTORY_ENV.into()),
-                e,
-            ))
-        });
+        // It stands in for NVML, so it is this machine's, live.
+        return inventory::file::read(&path)
+            .map(|mut i| {
+                i.source = inventory::InventorySource::Live;
+                Some(i)
+            })
+            .map_err(|e| {
+                Box::new(Diagnostic::error(
+                    Code::InvalidInventory,
+                    Place::Env(LIVE_INVENTORY_ENV.into()),
+                    e,
+                ))
+            });
     }
     match inventory::nvml::read() {
         Ok(i) => Ok(Some(i)),

@@ -43,7 +43,7 @@ impl Hosts {
 
 /// `hosts/HOST.toml` in the manifest's directory or the nearest above, not
 /// past a directory that holds `.git`.
-fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
+pub fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
     let start = manifest.parent().filter(|p| !p.as_os_str().is_empty());
     let start = std::path::absolute(start.unwrap_or(Path::new("."))).ok()?;
     for dir in start.ancestors() {

@@ -12,6 +12,7 @@ pub mod git;
 pub mod hardware;
 mod hosts;
 mod models;
+pub mod neighbours;
 pub mod tree;
 
 use std::path::Path;

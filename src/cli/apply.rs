@@ -97,7 +97,9 @@ pub fn run(args: Args, color: bool) -> Exit {
     let app = App::new(args.hardware.source(LiveGpus::Read), settings);
     let overrides = crate::manifest::Overrides::from_process(args.sets);
     let Some(Session {
-        manifest, planned, ..
+        loaded,
+        manifest,
+        planned,
     }) = app.session(&args.manifest, &overrides, &mut diagnostics)
     else {
         if !worker {
@@ -105,6 +107,15 @@ pub fn run(args: Args, color: bool) -> Exit {
         }
         return Exit::Invalid;
     };
+    // On the box, the others the repository places on this host.
+    if let Some((p, plan)) = planned
+        .as_ref()
+        .and_then(|p| p.outcome.plan.as_ref().map(|plan| (p, plan)))
+        .filter(|(p, _)| p.inventory.source == crate::inventory::InventorySource::Live)
+    {
+        crate::app::neighbours::check(&loaded, &manifest, plan, &p.inventory, &mut diagnostics);
+        diagnostic::sort(&mut diagnostics);
+    }
     if !worker {
         // First, what this machine (or pod) was given: a pod scheduled onto
         // the wrong node says so in its first lines.

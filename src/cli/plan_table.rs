@@ -35,16 +35,7 @@ fn layers_text(runs: &[[u64; 2]]) -> String {
     if runs.is_empty() {
         return "-".into();
     }
-    runs.iter()
-        .map(|[a, b]| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::plan::range_texts(runs).join(",")
 }
 
 /// The per-GPU table.

@@ -213,6 +213,9 @@ codes! {
     FlashAttentionUnsupported => "deployctl::preflight::flash_attention_unsupported",
     /// Warning: GPUs that talk across sockets without NVLink when a better-connected set exists.
     PoorTopology => "deployctl::preflight::poor_topology",
+    /// Warning: a GPU of a declared host holds more memory than the other
+    /// deployments the repository places there plan.
+    UnplannedUse => "deployctl::preflight::unplanned_use",
     /// `devices.expect.host` names a machine with no `hosts/HOST.toml` inventory.
     HostUnknown => "deployctl::plan::host_unknown",
     /// The deployments placed on one host plan more memory on a GPU than it has.

@@ -70,6 +70,43 @@ pub fn over_commits(gpus: &[(u32, ByteSize)], uses: &[Use]) -> Vec<OverCommit> {
     found
 }
 
+/// On the box itself: a GPU whose memory in use is more than the other
+/// deployments placed there plan, by more than `slack`: something else, or
+/// one of them beyond its plan, holds the difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unplanned {
+    pub gpu: u32,
+    pub in_use: ByteSize,
+    pub planned: ByteSize,
+}
+
+/// `live` is each GPU's index and memory in use; `others` what the other
+/// deployments on the host plan; `mine` the GPUs this plan uses.
+pub fn unplanned_use(
+    live: &[(u32, ByteSize)],
+    others: &[Use],
+    mine: &[u32],
+    slack: ByteSize,
+) -> Vec<Unplanned> {
+    live.iter()
+        .filter(|(gpu, _)| mine.contains(gpu))
+        .filter_map(|&(gpu, in_use)| {
+            let planned = ByteSize(
+                others
+                    .iter()
+                    .flat_map(|u| u.per_gpu.iter().filter(|(g, _)| *g == gpu))
+                    .map(|(_, t)| t.0)
+                    .fold(0, u64::saturating_add),
+            );
+            (in_use.0 > planned.0.saturating_add(slack.0)).then_some(Unplanned {
+                gpu,
+                in_use,
+                planned,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +119,27 @@ mod tests {
                 .collect(),
             reserve: ByteSize::gib(reserve),
         }
+    }
+
+    #[test]
+    fn memory_in_use_beyond_the_others_plans_is_unplanned() {
+        let others = [using(&[(1, 20)], 0)];
+        let live = [(0, ByteSize::gib(0)), (1, ByteSize::gib(30))];
+        let found = unplanned_use(&live, &others, &[0, 1], ByteSize::gib(1));
+        assert_eq!(
+            found,
+            vec![Unplanned {
+                gpu: 1,
+                in_use: ByteSize::gib(30),
+                planned: ByteSize::gib(20)
+            }]
+        );
+        assert!(
+            unplanned_use(&live, &others, &[0], ByteSize::gib(1)).is_empty(),
+            "not this plan's GPU"
+        );
+        let running = [(1, ByteSize::gib(20))];
+        assert!(unplanned_use(&running, &others, &[1], ByteSize::gib(1)).is_empty());
     }
 
     #[test]

@@ -370,6 +370,19 @@ pub fn plan(input: &Input<'_>) -> Outcome {
 }
 
 /// Contiguous runs of sorted layers, as `[start, end]` pairs.
+/// `["0-17", "20"]`: layer ranges as people write them.
+pub fn range_texts(runs: &[[u64; 2]]) -> Vec<String> {
+    runs.iter()
+        .map(|[a, b]| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect()
+}
+
 fn runs(layers: &[u64]) -> Vec<[u64; 2]> {
     let mut out: Vec<[u64; 2]> = Vec::new();
     for l in layers {

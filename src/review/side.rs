@@ -132,17 +132,7 @@ fn device_rows(plan: &Plan) -> Vec<DeviceRow> {
             } else if d.layers.is_empty() {
                 "none".into()
             } else {
-                d.layers
-                    .iter()
-                    .map(|[a, b]| {
-                        if a == b {
-                            a.to_string()
-                        } else {
-                            format!("{a}-{b}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::plan::range_texts(&d.layers).join(", ")
             },
             weights: d.weights.0,
             kv_cache: d.kv_cache.0,

@@ -96,3 +96,13 @@ pub fn tightest(c: &Change) -> String {
         format!("GPU {}: {totals}", d.gpu)
     }
 }
+
+/// ` (chat-prod)`: the deployment's name, after its path; empty when invalid.
+pub fn name_suffix(c: &Change) -> String {
+    c.after
+        .as_ref()
+        .or(c.before.as_ref())
+        .and_then(|s| s.name.clone())
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default()
+}

@@ -71,13 +71,7 @@ fn cell(text: &str) -> String {
 }
 
 fn details(out: &mut String, c: &Change) {
-    let name = c
-        .after
-        .as_ref()
-        .or(c.before.as_ref())
-        .and_then(|s| s.name.clone())
-        .map(|n| format!(" ({n})"))
-        .unwrap_or_default();
+    let name = cells::name_suffix(c);
     let _ = writeln!(
         out,
         "\n<details><summary><code>{}</code>{name}: {}</summary>\n",

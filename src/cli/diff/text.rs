@@ -34,13 +34,7 @@ pub fn short(commit: &str) -> &str {
 }
 
 fn manifest(out: &mut String, c: &Change) {
-    let name = c
-        .after
-        .as_ref()
-        .or(c.before.as_ref())
-        .and_then(|s| s.name.clone())
-        .map(|n| format!(" ({n})"))
-        .unwrap_or_default();
+    let name = cells::name_suffix(c);
     let from = c
         .from
         .as_ref()

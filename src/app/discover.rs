@@ -4,6 +4,17 @@ use std::path::{Path, PathBuf};
 
 use crate::manifest::looks_like_manifest;
 
+/// A manifest found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    pub path: PathBuf,
+    /// Named on the command line, not found in a directory.
+    pub explicit: bool,
+    /// Its text, when the search read it to tell a manifest from other TOML:
+    /// the loader takes it rather than read the file again.
+    pub text: Option<String>,
+}
+
 /// A path given on the command line that could not be used.
 #[derive(Debug)]
 pub struct DiscoverError(pub String);
@@ -11,11 +22,15 @@ pub struct DiscoverError(pub String);
 /// Files are taken as given. Directories are searched recursively for `*.toml`
 /// files whose top-level table has a `version =` key, skipping hidden entries
 /// and whatever `.gitignore` excludes. The result is sorted and deduplicated.
-pub fn manifests(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, DiscoverError> {
+pub fn manifests(paths: &[PathBuf]) -> Result<Vec<Found>, DiscoverError> {
     let mut found = Vec::new();
     for path in paths {
         if path.is_file() {
-            found.push((path.clone(), true));
+            found.push(Found {
+                path: path.clone(),
+                explicit: true,
+                text: None,
+            });
         } else if path.is_dir() {
             let before = found.len();
             for entry in ignore::WalkBuilder::new(path)
@@ -26,8 +41,15 @@ pub fn manifests(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, DiscoverErro
                     DiscoverError(format!("cannot search `{}`: {e}", path.display()))
                 })?;
                 let file = entry.path();
-                if entry.file_type().is_some_and(|t| t.is_file()) && is_manifest_file(file) {
-                    found.push((file.to_path_buf(), false));
+                if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    continue;
+                }
+                if let Some(text) = manifest_text(file) {
+                    found.push(Found {
+                        path: file.to_path_buf(),
+                        explicit: false,
+                        text,
+                    });
                 }
             }
             if found.len() == before {
@@ -45,19 +67,24 @@ pub fn manifests(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, DiscoverErro
     }
     found.sort();
     found.dedup_by(|a, b| {
-        let same = a.0 == b.0;
+        let same = a.path == b.path;
         if same {
-            b.1 |= a.1;
+            b.explicit |= a.explicit;
         }
         same
     });
     Ok(found)
 }
 
-fn is_manifest_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "toml")
-        // One that cannot be read is kept, so that `validate` reports it
-        // rather than skip it and pass.
-        && crate::files::read_text(path, crate::files::cap::MANIFEST)
-            .map_or(true, |text| looks_like_manifest(&text))
+/// `Some(text)` for a manifest, `Some(None)` for a `*.toml` file that cannot
+/// be read (kept, so that `validate` reports it rather than skip it and
+/// pass), `None` for any other file.
+fn manifest_text(path: &Path) -> Option<Option<String>> {
+    if path.extension().is_none_or(|e| e != "toml") {
+        return None;
+    }
+    match crate::files::read_text(path, crate::files::cap::MANIFEST) {
+        Ok(text) => looks_like_manifest(&text).then_some(Some(text)),
+        Err(_) => Some(None),
+    }
 }

@@ -122,7 +122,7 @@ fn others(host: &str, file: &Path, me: &Path) -> Vec<(PathBuf, machine::Use)> {
         Settings::default(),
     );
     let mut found = Vec::new();
-    for (path, _) in candidates {
+    for path in candidates.into_iter().map(|f| f.path) {
         if std::fs::canonicalize(&path).ok() == me {
             continue;
         }

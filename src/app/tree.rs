@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::discover::Found;
 use super::{App, Need, Planned};
 use crate::diagnostic::{self, Code, Diagnostic, Place, display_path};
 use crate::inventory::InventorySource;
@@ -45,14 +46,18 @@ struct OnHost {
 /// checked as part of it, not alone.
 pub fn check<T: Send>(
     app: &App,
-    candidates: &[(PathBuf, bool)],
+    candidates: &[Found],
     overrides: &Overrides,
     keep: impl Fn(&Manifest, Option<&Planned>) -> T + Sync,
 ) -> Vec<Checked<T>> {
     let results: Vec<Checked<T>> = candidates
         .par_iter()
-        .map(|(path, explicit)| {
-            let mut outcome = app.loader().load(path, overrides);
+        .map(|found| {
+            let (path, explicit) = (&found.path, &found.explicit);
+            let mut outcome = match &found.text {
+                Some(text) => app.loader().load_str(path, text, overrides),
+                None => app.loader().load(path, overrides),
+            };
             let mut kept = None;
             let mut on_host = None;
             // With a shape and hardware at hand, plan too, so budget errors fail CI.

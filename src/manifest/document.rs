@@ -33,6 +33,9 @@ pub struct Document {
     /// Keys whose values failed the schema check. They are reported, and left out
     /// of the merge so the rest of the file is still checked.
     pub invalid: Vec<KeyPath>,
+    /// The file's values, for the merge: parsed once, here, not again by it.
+    /// Taken by the loader.
+    pub values: Option<toml::Table>,
 }
 
 impl Document {
@@ -85,12 +88,14 @@ impl Document {
                     .map(|n| (n, v.span())),
                 _ => None,
             });
+        let values = serde::Deserialize::deserialize(toml::de::Deserializer::from(table)).ok();
         Some(Document {
             source,
             spans,
             extends,
             version,
             invalid,
+            values,
         })
     }
 

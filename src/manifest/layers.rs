@@ -74,8 +74,17 @@ impl Layer {
     }
 
     /// A manifest file whose syntax is valid, without the keys in `invalid`.
-    pub fn file(path: &std::path::Path, text: &str, invalid: &[KeyPath]) -> Result<Layer, String> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    /// A file's layer, from its values as parsed (else from its text).
+    pub fn file(
+        path: &std::path::Path,
+        parsed: Option<toml::Table>,
+        text: &str,
+        invalid: &[KeyPath],
+    ) -> Result<Layer, String> {
+        let mut table: toml::Table = match parsed {
+            Some(table) => table,
+            None => toml::from_str(text).map_err(|e| e.message().to_owned())?,
+        };
         for key in invalid {
             remove(&mut table, key);
         }

@@ -121,8 +121,9 @@ impl Loader {
             )
         });
         let mut figment = Figment::from(Layer::defaults());
-        for doc in &documents {
-            match Layer::file(doc.source.path(), doc.source.text(), &doc.invalid) {
+        for doc in &mut documents {
+            let parsed = doc.values.take();
+            match Layer::file(doc.source.path(), parsed, doc.source.text(), &doc.invalid) {
                 Ok(layer) => figment = figment.merge(layer),
                 Err(e) => {
                     files_ok = false;

@@ -15,6 +15,8 @@ pub struct Provenance {
     figment: Figment,
     /// Every file, lowest precedence first; the last is the manifest itself.
     documents: Vec<Document>,
+    /// The layers merged once, with the tags that name each value's layer.
+    merged: Option<figment::value::Value>,
 }
 
 impl std::fmt::Debug for Provenance {
@@ -38,7 +40,14 @@ impl Provenance {
             !documents.is_empty(),
             "a manifest has at least its own file"
         );
-        Provenance { figment, documents }
+        // Figment merges every layer again on each lookup; `layer` is asked
+        // for each diagnostic's place, so the merge is kept.
+        let merged = figment.find_value("").ok();
+        Provenance {
+            figment,
+            documents,
+            merged,
+        }
     }
 
     pub fn figment(&self) -> &Figment {
@@ -62,8 +71,9 @@ impl Provenance {
 
     /// The layer that supplied the value at `path`, if any did.
     pub fn layer(&self, path: &KeyPath) -> Option<LayerKind> {
+        let value = self.merged.as_ref()?.find_ref(&path.layer_key().dotted())?;
         self.figment
-            .find_metadata(&path.layer_key().dotted())
+            .get_metadata(value.tag())
             .map(LayerKind::from_metadata)
     }
 

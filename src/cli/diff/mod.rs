@@ -229,7 +229,7 @@ fn side_of(app: &App, root: &Path, paths: &[PathBuf]) -> Result<BTreeMap<PathBuf
         .filter(|p| p.exists())
         .collect();
     // A folder with no manifest on one side is every manifest added or removed.
-    let candidates: Vec<(PathBuf, bool)> = paths
+    let candidates: Vec<crate::app::discover::Found> = paths
         .iter()
         .filter_map(|p| discover::manifests(std::slice::from_ref(p)).ok())
         .flatten()

@@ -272,6 +272,19 @@ fn a_directory_render_is_checked_fresh_and_stale() {
     render(&fixture, &["-o", dir.to_str().unwrap()]);
     std::fs::remove_file(dir.join("configmap.yaml")).unwrap();
     assert!(check(1).contains("configmap.yaml: missing"));
+    // A folder never rendered is stale too; a file is no folder to write.
+    let never = out.path().join("never");
+    let (code, _, stderr) = render(&fixture, &["--check", never.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("deployment.yaml: missing"), "{stderr}");
+    let file = out.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let (code, _, stderr) = render(&fixture, &["-o", file.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is a file; `-o` takes the directory"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -213,10 +213,18 @@ fn kubernetes(
         out!("{}", rendered.stream());
         return Exit::Ok;
     };
+    if dir.exists() && !dir.is_dir() {
+        eprintln!(
+            "error: `{}` is a file; `-o` takes the directory to write the objects in",
+            crate::diagnostic::display_path(dir)
+        );
+        return Exit::Usage;
+    }
     if let Err(e) = write_dir(dir, &rendered) {
         eprintln!(
-            "error: cannot write `{}`: {e}",
-            crate::diagnostic::display_path(dir)
+            "error: cannot write `{}`: {}",
+            crate::diagnostic::display_path(dir),
+            crate::diagnostic::io_reason(&e)
         );
         return Exit::Invalid;
     }
@@ -248,6 +256,9 @@ fn write_dir(dir: &std::path::Path, rendered: &kube::Rendered) -> std::io::Resul
 /// that begin with the render's header.
 fn extra_files(dir: &std::path::Path, rendered: &kube::Rendered) -> std::io::Result<Vec<String>> {
     let mut extra = Vec::new();
+    if !dir.exists() {
+        return Ok(extra); // every file is missing, and said so
+    }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -135,6 +135,10 @@ fn review(args: &Args) -> Result<Report, String> {
         .tempdir()
         .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     repo.export(&commit, exported.path()).map_err(|e| e.0)?;
+    // The base's root is a repository's root, as the work tree's is: the
+    // search for `hosts/` stops there, and `.gitignore` applies below it.
+    std::fs::create_dir_all(exported.path().join(".git"))
+        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let renamed: HashMap<PathBuf, PathBuf> = repo
         .renames(&commit)
         .map_err(|e| e.0)?

@@ -36,14 +36,27 @@ pub struct Parsed(pub Value);
 
 pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limits.body_bytes).await else {
-        return error(
+    let too_large = || {
+        error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the request body is larger than {} bytes",
                 limits.body_bytes
             ),
-        );
+        )
+    };
+    // Refused on its declared length before any of it is read, so the client
+    // gets the answer rather than a connection cut while it still sends.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.body_bytes as u64) {
+        return too_large();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, limits.body_bytes).await else {
+        return too_large();
     };
     let mut parts = parts;
     // A body that is not JSON is mistral.rs's to reject, in its own words.

@@ -1281,13 +1281,7 @@ fn the_rendered_pod_starts_serves_and_drains_as_its_probes_expect() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .split("\n---\n")
-        .map(|d| d.trim_start_matches("---\n"))
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_norway::from_str(d).unwrap())
-        .collect();
+    let docs = support::yaml_documents(&String::from_utf8(out.stdout).unwrap());
     let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap().clone();
     let (config_map, deployment) = (of("ConfigMap"), of("Deployment"));
     let pod = &deployment["spec"]["template"]["spec"];

@@ -330,8 +330,10 @@ fn apply_on_a_shared_host_checks_the_others_plans() {
         stderr.contains("deployctl::plan::host_over_committed"),
         "{stderr}"
     );
+    // The message as one line: human output wraps it at a fixed width.
+    let message = stderr.replace("\n  │ ", " ");
     assert!(
-        stderr.contains("this deployment plans 23.67 GiB"),
+        message.contains("this deployment plans 23.67 GiB"),
         "{stderr}"
     );
 }

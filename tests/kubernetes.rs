@@ -54,16 +54,6 @@ fn render(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// Each document of a YAML stream, as JSON.
-fn documents(stream: &str) -> Vec<Value> {
-    stream
-        .split("\n---\n")
-        .map(|d| d.trim_start_matches("---\n"))
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("{e}:\n{d}")))
-        .collect()
-}
-
 #[test]
 fn each_kind_of_plan_renders_as_snapshotted() {
     for name in RENDERED {
@@ -88,7 +78,7 @@ fn every_object_survives_a_typed_round_trip() {
     let mut kinds = BTreeSet::new();
     for name in RENDERED {
         let (_, stdout, _) = render(&fixtures().join(name), &[]);
-        for doc in documents(&stdout) {
+        for doc in support::yaml_documents(&stdout) {
             let kind = doc["kind"].as_str().unwrap().to_owned();
             let round = match kind.as_str() {
                 "ConfigMap" => again::<ConfigMap>(&doc),
@@ -108,7 +98,7 @@ fn every_object_survives_a_typed_round_trip() {
 fn the_pods_hold_what_the_plans_say() {
     let deployment = |name: &str| -> Value {
         let (_, stdout, _) = render(&fixtures().join(name), &[]);
-        documents(&stdout)
+        support::yaml_documents(&stdout)
             .into_iter()
             .find(|d| d["kind"] == "Deployment")
             .unwrap()

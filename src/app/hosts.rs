@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::diagnostic::display_path;
+use crate::diagnostic::{Code, Diagnostic, Place, display_path};
 use crate::inventory::{self, Inventory, InventorySource};
+use crate::manifest::size::ByteSize;
+use crate::plan::machine;
 
 /// Host inventories read in this run, by file.
 #[derive(Default)]
@@ -56,6 +58,50 @@ pub fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// The diagnostic of a GPU of `host` that deployments over-commit together,
+/// at `place`; `name` names each deployment of `o.planned` (`` `path` ``,
+/// or "this deployment"). The largest first; past four, the rest as a count,
+/// so that twenty deployments on one GPU still read as one line.
+pub fn over_committed(
+    o: &machine::OverCommit,
+    host: &str,
+    name: &dyn Fn(usize) -> String,
+    place: Place,
+) -> Diagnostic {
+    let mut planned = o.planned.clone();
+    planned.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let mut shares: Vec<String> = planned
+        .iter()
+        .take(if planned.len() > 4 { 3 } else { 4 })
+        .map(|(u, total)| format!("{} plans {total}", name(*u)))
+        .collect();
+    if planned.len() > 4 {
+        let rest = ByteSize(planned[3..].iter().map(|(_, t)| t.0).sum());
+        shares.push(format!("{} others plan {rest}", planned.len() - 3));
+    }
+    let reserve = if o.reserve.0 > 0 {
+        format!(" ({} less a {} reserve)", o.memory, o.reserve)
+    } else {
+        String::new()
+    };
+    Diagnostic::error(
+        Code::HostOverCommitted,
+        place,
+        format!(
+            "GPU {} of host {host} is over-committed: {}; together {} against its {}{reserve}",
+            o.gpu,
+            shares.join(", "),
+            o.sum,
+            o.room
+        ),
+    )
+    .label(format!("GPU {} is shared", o.gpu))
+    .help(format!(
+        "the deployments' `devices.max_memory` on GPU {} must add up to at most {}: lower it (or `max_batch_size`, `max_seq_len`) in one of them, or place one on another host",
+        o.gpu, o.room
+    ))
 }
 
 #[cfg(test)]

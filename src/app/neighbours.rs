@@ -65,26 +65,7 @@ pub fn check(
         .into_iter()
         .filter(|o| o.planned.iter().any(|(i, _)| *i == 0))
     {
-        let shares: Vec<String> = o
-            .planned
-            .iter()
-            .map(|(i, t)| format!("{} plans {t}", name(*i)))
-            .collect();
-        out.push(
-            Diagnostic::error(
-                Code::HostOverCommitted,
-                place.clone(),
-                format!(
-                    "GPU {} of host {host} is over-committed with the deployments the repository places there: {}; together {} against its {}",
-                    o.gpu,
-                    shares.join(", "),
-                    o.sum,
-                    o.room
-                ),
-            )
-            .label(format!("GPU {} is shared", o.gpu))
-            .help("lower `devices.max_memory` here or in another deployment on the host, so that they add up to at most the GPU's memory"),
-        );
+        out.push(hosts::over_committed(&o, host, &name, place.clone()));
     }
     let in_use: Vec<(u32, ByteSize)> = live.gpus.iter().map(|g| (g.index, g.memory_used)).collect();
     let mine_gpus: Vec<u32> = plan.devices.iter().map(|d| d.index).collect();

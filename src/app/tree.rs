@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::discover::Found;
 use super::{App, Need, Planned};
-use crate::diagnostic::{self, Code, Diagnostic, Place, display_path};
+use crate::diagnostic::{self, Diagnostic, Place, display_path};
 use crate::inventory::InventorySource;
 use crate::manifest::size::ByteSize;
 use crate::manifest::{KeyPath, Manifest, Overrides};
@@ -114,6 +114,20 @@ pub fn check<T: Send>(
     checked
 }
 
+/// Every diagnostic of `checked`, each once, in file and line order: a base
+/// that several manifests extend reports its problems once.
+pub fn distinct_diagnostics<T>(checked: &[Checked<T>]) -> Vec<Diagnostic> {
+    let mut seen = HashSet::new();
+    let mut all: Vec<Diagnostic> = checked
+        .iter()
+        .flat_map(|c| &c.diagnostics)
+        .filter(|d| seen.insert((d.code, d.location(), d.message.clone(), d.to_string())))
+        .cloned()
+        .collect();
+    diagnostic::sort(&mut all);
+    all
+}
+
 /// Every host that two or more of `checked` share, checked whole: per GPU,
 /// their planned totals together against its memory. Each collision is
 /// reported on every deployment in it, naming the others.
@@ -130,41 +144,10 @@ fn check_hosts<T>(checked: &mut [Checked<T>]) {
         let uses: Vec<machine::Use> = members.iter().map(|&i| host(i).using.clone()).collect();
         let first = host(members[0]);
         for o in machine::over_commits(&first.gpus, &uses) {
-            // The largest first; past four, the rest as a count, so that
-            // twenty deployments on one GPU still read as one line.
-            let mut planned = o.planned.clone();
-            planned.sort_by_key(|p| std::cmp::Reverse(p.1));
-            let name = |u: usize| display_path(&checked[members[u]].path);
-            let mut shares: Vec<String> = planned
-                .iter()
-                .take(if planned.len() > 4 { 3 } else { 4 })
-                .map(|(u, total)| format!("`{}` plans {total}", name(*u)))
-                .collect();
-            if planned.len() > 4 {
-                let rest = ByteSize(planned[3..].iter().map(|(_, t)| t.0).sum());
-                shares.push(format!("{} others plan {rest}", planned.len() - 3));
-            }
-            let message = format!(
-                "GPU {} of host {} is over-committed: {}; together {} against its {}{}",
-                o.gpu,
-                first.host,
-                shares.join(", "),
-                o.sum,
-                o.room,
-                if o.reserve.0 > 0 {
-                    format!(" ({} less a {} reserve)", o.memory, o.reserve)
-                } else {
-                    String::new()
-                }
-            );
+            let name = |u: usize| format!("`{}`", display_path(&checked[members[u]].path));
             for (u, _) in &o.planned {
                 let i = members[*u];
-                let d = Diagnostic::error(Code::HostOverCommitted, host(i).place.clone(), message.clone())
-                    .label(format!("GPU {} is shared", o.gpu))
-                    .help(format!(
-                        "the deployments' `devices.max_memory` on GPU {} must add up to at most {}: lower it (or `max_batch_size`, `max_seq_len`) in one of them, or place one on another host",
-                        o.gpu, o.room
-                    ));
+                let d = super::hosts::over_committed(&o, &first.host, &name, host(i).place.clone());
                 found.push((i, d));
             }
         }

@@ -123,7 +123,10 @@ pub fn run(args: Args, color: bool) -> Exit {
             p.inventory.source == crate::inventory::InventorySource::CpuOnly
         };
         if let Some(p) = planned.as_ref().filter(|p| !cpu_only(p)) {
-            let line = received(&p.inventory, manifest.devices.expect.as_ref());
+            let met = !diagnostics
+                .iter()
+                .any(|d| d.code == crate::diagnostic::Code::ExpectationNotMet);
+            let line = received(&p.inventory, manifest.devices.expect.as_ref(), met);
             let json = match args.log_format.as_deref() {
                 Some(format) => format == "json",
                 None => manifest.server.log_format == crate::manifest::values::LogFormat::Json,
@@ -482,30 +485,15 @@ fn launch_without_paths(description: &launch::Description) -> serde_json::Value 
     value
 }
 
-/// `GPUs: 2 × NVIDIA A100 80GB PCIe, 80.00 GiB each (this machine (NVML));
-/// [devices.expect]: 2 × 80 GB, compute 8.0 or newer: met`.
+/// `GPUs: 2 × NVIDIA A100 80GB PCIe (80 GiB) (this machine (NVML));
+/// [devices.expect] asks 2 GPU(s), 80 GB each: met`. Whether it is met is
+/// the preflight's verdict (`met`), not a second reading of the numbers.
 fn received(
     inventory: &crate::inventory::Inventory,
     expect: Option<&crate::manifest::ExpectedHardware>,
+    met: bool,
 ) -> String {
-    let mut runs: Vec<(usize, &str, crate::manifest::size::ByteSize)> = Vec::new();
-    for g in &inventory.gpus {
-        match runs.last_mut() {
-            Some((n, name, memory)) if *name == g.name && *memory == g.memory_total => *n += 1,
-            _ => runs.push((1, &g.name, g.memory_total)),
-        }
-    }
-    let gpus = if runs.is_empty() {
-        "none".to_owned()
-    } else {
-        runs.iter()
-            .map(|(n, name, memory)| {
-                format!("{n} × {name}, {} each", super::plan_table::gib(*memory))
-            })
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    let mut line = format!("GPUs: {gpus} ({})", inventory.source);
+    let mut line = format!("GPUs: {} ({})", inventory.describe(), inventory.source);
     if let Some(e) = expect {
         let mut asks = Vec::new();
         if let Some(count) = e.count {
@@ -517,15 +505,6 @@ fn received(
         if let Some(c) = e.min_compute_capability {
             asks.push(format!("compute {}.{} or newer", c.major, c.minor));
         }
-        let met = e.count.is_none_or(|c| inventory.gpus.len() >= c as usize)
-            && e.memory
-                .is_none_or(|m| inventory.gpus.iter().all(|g| g.memory_total >= m))
-            && e.min_compute_capability.is_none_or(|min| {
-                inventory
-                    .gpus
-                    .iter()
-                    .all(|g| g.compute_capability.is_none_or(|c| c >= min))
-            });
         if !asks.is_empty() {
             line.push_str(&format!(
                 "; [devices.expect] asks {}: {}",

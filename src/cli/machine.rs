@@ -52,15 +52,7 @@ pub fn run(args: &Args, machine: &Path, color: bool) -> Exit {
             .unwrap_or_default();
         (manifest.name.clone(), gpus, per_gpu)
     });
-    let mut diagnostics = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for c in &checked {
-        for d in &c.diagnostics {
-            if seen.insert((d.code, d.location(), d.message.clone())) {
-                diagnostics.push(d.clone());
-            }
-        }
-    }
+    let diagnostics = tree::distinct_diagnostics(&checked);
     super::output::eprint_human(&diagnostics, color);
 
     let Some(gpus) = checked

@@ -1,6 +1,5 @@
 //! `deployctl validate [PATH...]`: check manifests, for people and for CI.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -13,7 +12,7 @@ use super::output::outln;
 use super::output::{count, eprint_human};
 use crate::app::discover;
 use crate::app::{App, LiveGpus, tree};
-use crate::diagnostic::{Diagnostic, display_path, render};
+use crate::diagnostic::{display_path, render};
 use crate::manifest::Overrides;
 
 pub const AFTER_HELP: &str = "\
@@ -122,8 +121,7 @@ pub fn run(args: Args, color: bool) -> Exit {
         manifest.name.clone()
     });
 
-    let mut seen = HashSet::new();
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let diagnostics = tree::distinct_diagnostics(&checked);
     let mut manifests = Vec::new();
     for outcome in &checked {
         let path = &outcome.path;
@@ -144,15 +142,7 @@ pub fn run(args: Args, color: bool) -> Exit {
                 .map(|f| display_path(f))
                 .collect(),
         });
-        for d in &outcome.diagnostics {
-            // A base shared by several manifests reports its problems once.
-            let key = (d.code, d.location(), d.message.clone(), d.to_string());
-            if seen.insert(key) {
-                diagnostics.push(d.clone());
-            }
-        }
     }
-    crate::diagnostic::sort(&mut diagnostics);
 
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;

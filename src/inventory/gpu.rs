@@ -129,6 +129,35 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// `4 × 24 GiB`, `2 × NVIDIA A100-SXM4-80GB (80 GiB)`: runs of equal GPUs,
+    /// joined by `+`; MIG-enabled parents are left out.
+    pub fn describe(&self) -> String {
+        let mut runs: Vec<(usize, &str, ByteSize)> = Vec::new();
+        for g in self.gpus.iter().filter(|g| !g.mig) {
+            match runs.last_mut() {
+                Some((n, name, memory)) if *name == g.name && *memory == g.memory_total => *n += 1,
+                _ => runs.push((1, &g.name, g.memory_total)),
+            }
+        }
+        if runs.is_empty() {
+            return "no GPUs".to_owned();
+        }
+        runs.iter()
+            .map(|(n, name, memory)| {
+                // `--gpus 24GiB` names its GPUs after the size: say the size once.
+                let unnamed = name
+                    .strip_suffix(" GPU")
+                    .is_some_and(|size| crate::manifest::size::parse_size(size).is_ok());
+                if unnamed {
+                    format!("{n} × {memory}")
+                } else {
+                    format!("{n} × {name} ({memory})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
     pub fn new(source: InventorySource, gpus: Vec<Gpu>) -> Self {
         Inventory {
             source,

@@ -160,3 +160,13 @@ impl Drop for CwdGuard {
         let _ = std::env::set_current_dir(&self.previous);
     }
 }
+
+/// Each document of a YAML stream (`render --target kubernetes`), as JSON.
+pub fn yaml_documents(stream: &str) -> Vec<serde_json::Value> {
+    stream
+        .split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("{e}:\n{d}")))
+        .collect()
+}

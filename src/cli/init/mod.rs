@@ -16,7 +16,7 @@ use tempfile::NamedTempFile;
 use crate::app::{App, HardwareSource, Need, Planned};
 use crate::diagnostic::{Diagnostic, display_path, io_reason, suggest};
 use crate::inventory::{self, Inventory, nvml};
-use crate::manifest::size::{ByteSize, parse_size};
+use crate::manifest::size::ByteSize;
 use crate::manifest::values::{DType, ModelKind, Quantization};
 use crate::manifest::{
     ComputeCapability, Model, ModelSource, Overrides, classify_source, normalize_path,
@@ -261,7 +261,7 @@ fn draft_text(drafts: &mut Drafts, draft: &mut Draft, gpus: &Gpus) -> Result<Str
             text,
             "error: nothing written: {} does not fit on {}{}\nhelp: {}",
             draft.model_label,
-            gpus_label(inventory),
+            inventory.describe(),
             match (draft.gguf, draft.from_flag) {
                 (true, true) => "",
                 (true, false) => ", not even with a 2048-token context",
@@ -657,34 +657,6 @@ fn layout_name(plan: &Plan) -> String {
     }
 }
 
-/// `4 × 24 GiB`, `2 × NVIDIA A100-SXM4-80GB (80 GiB)`, runs of equal GPUs joined by `+`.
-fn gpus_label(inventory: &Inventory) -> String {
-    let mut runs: Vec<(usize, &str, ByteSize)> = Vec::new();
-    for g in inventory.gpus.iter().filter(|g| !g.mig) {
-        match runs.last_mut() {
-            Some((n, name, memory)) if *name == g.name && *memory == g.memory_total => *n += 1,
-            _ => runs.push((1, &g.name, g.memory_total)),
-        }
-    }
-    if runs.is_empty() {
-        return "no GPUs".to_owned();
-    }
-    runs.iter()
-        .map(|(n, name, memory)| {
-            // `--gpus 24GiB` names its GPUs after the size: say the size once.
-            let unnamed = name
-                .strip_suffix(" GPU")
-                .is_some_and(|size| parse_size(size).is_ok());
-            if unnamed {
-                format!("{n} × {memory}")
-            } else {
-                format!("{n} × {name} ({memory})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
 /// What `[devices.expect]` records: one count and one size, so mixed GPUs are
 /// recorded by the smallest.
 #[derive(Debug, Clone, PartialEq)]
@@ -843,7 +815,7 @@ impl Draft {
             command,
             output,
             model_label,
-            hardware_label: gpus.inventory().map(gpus_label),
+            hardware_label: gpus.inventory().map(Inventory::describe),
             plan_command,
             name,
             source: source_text,
@@ -1186,7 +1158,7 @@ mod tests {
         assert_eq!((e.memory, e.mixed), (ByteSize::gib(24), true));
         assert_eq!(e.min_compute_capability, None, "the 24GiB GPU's is unknown");
         assert_eq!(
-            gpus_label(&mixed),
+            mixed.describe(),
             "1 × NVIDIA A100-SXM4-80GB (80 GiB) + 1 × 24 GiB"
         );
     }

@@ -83,7 +83,9 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(format!("`{text}`: a percentage must be 0 or more"))
+        Err(format!(
+            "`{text}`: a percentage must be a finite number, 0 or more"
+        ))
     }
 }
 

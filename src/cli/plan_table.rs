@@ -153,7 +153,8 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
             if c.chosen {
                 let _ = writeln!(out, "  {mark} {} (chosen)", c.description);
             } else {
-                let _ = writeln!(out, "  {mark} {}: {}", c.description, c.reason);
+                let why = c.reason.map(|r| format!(": {r}")).unwrap_or_default();
+                let _ = writeln!(out, "  {mark} {}{why}", c.description);
                 if let Some(capacity) = &c.capacity {
                     out.push_str(&capacity_lines(capacity, plan, "      "));
                 }

@@ -2,8 +2,51 @@
 //! with a shorter context, a quantization, more GPUs. Pure, like the planner.
 
 use super::memory::{self, Workload};
-use super::{Scope, place, strategy};
+use super::scope::Scope;
+use super::strategy::{self, place};
+use super::{Input, prepare, workload};
 use crate::manifest::values::Quantization;
+
+/// What would make the manifest fit, each found by replanning its strategy
+/// over the planner's own memory model. Empty when nothing tried fits (or the
+/// plan fits already: each answer is a change that fits).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advice {
+    /// The largest `max_seq_len` that fits, when shorter than the one asked.
+    pub largest_context: Option<u64>,
+    /// The least lossy quantization below the manifest's that fits.
+    pub quantization: Option<Quantization>,
+    /// The fewest GPUs like the roomiest one a pipeline would fit on, when
+    /// more than there are, and that GPU's label.
+    pub gpus: Option<(usize, String)>,
+}
+
+impl Advice {
+    /// The answers as help clauses, in the order above.
+    pub fn clauses(&self) -> Vec<String> {
+        let mut help = Vec::new();
+        if let Some(s) = self.largest_context {
+            help.push(format!("the largest `max_seq_len` that fits is {s}"));
+        }
+        if let Some(q) = self.quantization {
+            help.push(format!("`quantization = \"{}\"` would fit", q.name()));
+        }
+        if let Some((n, label)) = &self.gpus {
+            help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
+        }
+        help
+    }
+}
+
+/// What would make `input`'s manifest fit; `None` when no plan can be laid
+/// out at all (the planner's findings say why).
+pub fn advise(input: &Input<'_>) -> Option<Advice> {
+    let (mut findings, mut decisions) = (Vec::new(), Vec::new());
+    let prepared = prepare(input, &mut findings, &mut decisions)?;
+    let scope = Scope::new(input, &prepared);
+    let w = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
+    Some(search(&scope, w))
+}
 
 /// Whether the manifest's strategy fits with quantization `q` and `workload`.
 pub(super) fn fits_with(scope: &Scope<'_>, q: Quantization, workload: Workload) -> bool {
@@ -31,20 +74,13 @@ fn largest_context(scope: &Scope<'_>, w: Workload) -> Option<u64> {
     (lo < w.seq_len).then_some(lo)
 }
 
-/// The changes with which the plan would fit: a shorter context, a
-/// quantization, more GPUs.
-pub(super) fn what_would_fit(scope: &Scope<'_>, workload: Workload) -> Vec<String> {
-    let mut help = Vec::new();
-    if let Some(s) = largest_context(scope, workload) {
-        help.push(format!("the largest `max_seq_len` that fits is {s}"));
+/// Every answer, for the manifest's strategy at `workload`.
+pub(super) fn search(scope: &Scope<'_>, workload: Workload) -> Advice {
+    Advice {
+        largest_context: largest_context(scope, workload),
+        quantization: smallest_quantization(scope, workload),
+        gpus: gpus_needed(scope, workload),
     }
-    if let Some(q) = smallest_quantization(scope, workload) {
-        help.push(format!("`quantization = \"{}\"` would fit", q.name()));
-    }
-    if let Some((n, label)) = gpus_needed(scope, workload) {
-        help.push(format!("a pipeline over {n} GPUs like {label} would fit"));
-    }
-    help
 }
 
 /// How many GPUs like the roomiest one a pipeline needs, at the manifest's

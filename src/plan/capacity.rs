@@ -6,9 +6,11 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::advice;
 use super::memory::{Terms, Workload};
 use super::placement::Placement;
-use super::{Scope, advice, place};
+use super::scope::Scope;
+use super::strategy::place;
 
 /// The most sequences a capacity search tries.
 pub const MAX_BATCH: u64 = 1024;

@@ -931,7 +931,8 @@ fn why_auto(plan: &Plan, pinned: bool) -> Vec<String> {
     if !others.is_empty() {
         lines.push("The others:".to_owned());
         for c in others {
-            lines.push(format!("  {}: {}", c.description, c.reason));
+            let why = c.reason.map(|r| format!(": {r}")).unwrap_or_default();
+            lines.push(format!("  {}{why}", c.description));
         }
     }
     lines

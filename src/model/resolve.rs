@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::architectures;
-use super::shape::{self, ModelShape};
+use super::shape::ModelShape;
 use super::{catalog, hf_cache, safetensors};
 use crate::manifest::{Model, ModelSource};
 
@@ -327,7 +327,7 @@ fn parse_config(text: &str, origin: ShapeOrigin) -> Result<Resolved, ResolveErro
             origin: origin.to_string(),
         });
     }
-    let mut shape = shape::from_config(&json).map_err(|e| ResolveError::Invalid {
+    let mut shape = super::config_json::from_config(&json).map_err(|e| ResolveError::Invalid {
         origin: origin.to_string(),
         reason: e.0,
     })?;

@@ -126,7 +126,7 @@ fn a_hybrid_holds_its_recurrent_state_per_sequence_and_per_snapshot() {
         "linear_key_head_dim": 128, "linear_value_head_dim": 128,
         "linear_conv_kernel_dim": 4,
     });
-    let shape = crate::model::shape::from_config(&json).unwrap();
+    let shape = crate::model::config_json::from_config(&json).unwrap();
     let r = shape.text.recurrent.clone().unwrap();
     assert_eq!((r.layers, r.conv, r.state), (36, 8192 * 4, 32 * 128 * 128));
     let per_sequence = 36 * (8192 * 4 + 32 * 128 * 128) * 2;
@@ -165,7 +165,7 @@ fn absurd_hybrid_and_expert_numbers_are_contained() {
         "linear_num_key_heads": u64::MAX, "linear_num_value_heads": u64::MAX,
         "linear_key_head_dim": u64::MAX, "linear_value_head_dim": 2,
     });
-    let shape = crate::model::shape::from_config(&json).unwrap();
+    let shape = crate::model::config_json::from_config(&json).unwrap();
     let w = Workload {
         batch: 65_536,
         seq_len: 1 << 24,
@@ -182,7 +182,7 @@ fn absurd_hybrid_and_expert_numbers_are_contained() {
         "vocab_size": 32, "max_position_embeddings": 64,
         "num_local_experts": 16_384, "num_experts_per_tok": 2,
     });
-    let err = crate::model::shape::from_config(&experts).unwrap_err();
+    let err = crate::model::config_json::from_config(&experts).unwrap_err();
     assert!(err.0.contains("more than any model has"), "{}", err.0);
 }
 

@@ -15,9 +15,11 @@ mod errors;
 mod guard;
 mod listener;
 pub mod log;
+mod memory_watch;
 mod metrics;
 mod model_name;
 mod phase;
+mod routes;
 mod tracked;
 
 pub use guard::Limits;
@@ -35,7 +37,7 @@ use axum::routing::{get, post};
 use tokio::sync::{RwLock, watch};
 use tower::ServiceExt as _;
 
-use mistralrs::core::{MistralRs, ModelStatus};
+use mistralrs::core::MistralRs;
 
 use crate::inventory::measure::Row;
 use metrics::Metrics;
@@ -160,7 +162,7 @@ impl Shared {
         let rows = tokio::task::spawn_blocking(move || measure())
             .await
             .unwrap_or_default();
-        record_memory(&self.metrics, &rows);
+        memory_watch::record_memory(&self.metrics, &rows);
         rows
     }
 }
@@ -299,7 +301,7 @@ where
     });
     let took = started.elapsed();
     let measured = (shared.measure)();
-    record_memory(&metrics, &measured);
+    memory_watch::record_memory(&metrics, &measured);
     metrics.load_seconds.set(took.as_secs_f64());
     if let serde_json::Value::Object(map) = &mut *shared.status.write().await {
         map.insert("load_seconds".into(), took.as_secs_f64().into());
@@ -320,7 +322,11 @@ where
         .filter(|r| r.warning.is_some())
         .map(|r| r.device.clone())
         .collect();
-    tokio::spawn(watch_memory(shared.clone(), options.log, warned));
+    tokio::spawn(memory_watch::watch_memory(
+        shared.clone(),
+        options.log,
+        warned,
+    ));
 
     tokio::select! {
         _ = signals.wait_for(|n| *n > 0) => {}
@@ -376,13 +382,13 @@ fn app(
     );
     let generate = || post(forward).layer(checked.clone()).layer(admitted.clone());
     Router::new()
-        .route("/health", get(health))
-        .route("/deployctl/status", get(status))
-        .route("/metrics", get(metrics_text))
+        .route("/health", get(routes::health))
+        .route("/deployctl/status", get(routes::status))
+        .route("/metrics", get(routes::metrics_text))
         .route("/v1/chat/completions", generate())
         .route("/v1/completions", generate())
         .route("/v1/models", get(forward))
-        .fallback(not_found)
+        .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(api_key),
             auth::require_key,
@@ -434,115 +440,6 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({ "error": { "message": message, "type": kind } })),
-    )
-        .into_response()
-}
-
-fn record_memory(metrics: &Metrics, rows: &[Row]) {
-    for r in rows {
-        metrics.memory(&r.device, r.planned.0, r.measured.0);
-    }
-}
-
-/// Re-measures memory while serving, and warns once per device when it
-/// passes the plan by more than the margin.
-async fn watch_memory(
-    shared: Arc<Shared>,
-    log: LogFormat,
-    mut warned: std::collections::BTreeSet<String>,
-) {
-    const MARGIN: f64 = 1.10;
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        for r in &shared.remeasure().await {
-            if r.measured.0 as f64 > r.planned.0 as f64 * MARGIN && warned.insert(r.device.clone())
-            {
-                say(
-                    log,
-                    "warn",
-                    &format!(
-                        "warning: {} holds {} MiB, more than 10 % past the {} MiB planned",
-                        r.device,
-                        r.measured.0 >> 20,
-                        r.planned.0 >> 20
-                    ),
-                );
-            }
-        }
-    }
-}
-
-/// Whether the model is still loaded and its engine thread still running.
-fn engine_alive(engine: &MistralRs, model_id: &str) -> bool {
-    matches!(
-        engine.get_model_status(model_id),
-        Ok(Some(ModelStatus::Loaded))
-    ) && engine
-        .get_sender(Some(model_id))
-        .is_ok_and(|sender| !sender.is_closed())
-}
-
-/// 200 while the model serves; 503 while it loads, while the server drains,
-/// when the engine is gone, and when mistral.rs built something other than
-/// the plan: what load balancers and Kubernetes probes expect.
-async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    let unavailable = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
-    match shared.phase.get() {
-        Phase::Loading => unavailable("loading"),
-        Phase::Draining => unavailable("draining"),
-        Phase::Ready => match shared.ready.get() {
-            Some(ready) if !ready.deviations.is_empty() => {
-                let why = format!("the launch does not hold the plan: {}", ready.deviations[0]);
-                (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-            }
-            Some(ready) if engine_alive(&ready.engine, &shared.model_id) => {
-                (StatusCode::OK, "ok").into_response()
-            }
-            _ => unavailable("the model's engine has stopped"),
-        },
-    }
-}
-
-async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    let mut status = shared.status.read().await.clone();
-    if let serde_json::Value::Object(map) = &mut status {
-        map.insert("state".into(), shared.phase.get().name().into());
-        map.insert(
-            "loaded".into(),
-            (shared.phase.get() != Phase::Loading).into(),
-        );
-        if shared.phase.get() != Phase::Loading {
-            let rows = shared.remeasure().await;
-            map.insert(
-                "measured".into(),
-                serde_json::to_value(&rows).unwrap_or_default(),
-            );
-        }
-    }
-    axum::Json(status).into_response()
-}
-
-async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        shared.metrics.encode(),
-    )
-        .into_response()
-}
-
-/// A route the deployment does not serve, in OpenAI's error shape.
-async fn not_found(request: Request) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({
-            "error": {
-                "message": format!("`{} {}` is not a route of this deployment", request.method(), request.uri().path()),
-                "type": "not_found",
-            }
-        })),
     )
         .into_response()
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::draft::{Expect, quoted, size_text};
 use super::*;
 
 /// One line of a table: a key, a commented-out key, or a comment of its own.

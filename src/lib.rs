@@ -21,3 +21,4 @@ pub mod plan;
 pub mod review;
 #[cfg(feature = "serve")]
 pub mod server;
+pub mod units;

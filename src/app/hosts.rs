@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use crate::diagnostic::{Code, Diagnostic, Place, display_path};
 use crate::inventory::{self, Inventory, InventorySource};
-use crate::manifest::size::ByteSize;
 use crate::plan::machine;
+use crate::units::ByteSize;
 
 /// Host inventories read in this run, by file.
 #[derive(Default)]

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{App, HardwareSource, LiveGpus, Named, Need, discover, hosts};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::inventory::Inventory;
-use crate::manifest::size::ByteSize;
 use crate::manifest::{KeyPath, Loaded, Manifest, Overrides};
 use crate::plan::{Plan, Settings, machine};
+use crate::units::ByteSize;
 
 /// Memory in use beyond the others' plans that is not worth a warning: the
 /// CUDA contexts and driver of an idle machine.

@@ -10,9 +10,9 @@ use super::discover::Found;
 use super::{App, Need, Planned};
 use crate::diagnostic::{self, Diagnostic, Place, display_path};
 use crate::inventory::InventorySource;
-use crate::manifest::size::ByteSize;
 use crate::manifest::{KeyPath, Manifest, Overrides};
 use crate::plan::machine;
+use crate::units::ByteSize;
 
 /// One manifest of a tree, checked.
 pub struct Checked<T> {

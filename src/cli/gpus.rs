@@ -14,7 +14,7 @@ use super::exit::Exit;
 use super::output::{out, outln};
 use crate::inventory::visible::{self, Devices};
 use crate::inventory::{self, Inventory, nvml};
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

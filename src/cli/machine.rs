@@ -14,8 +14,8 @@ use super::plan_table::gib;
 use crate::app::{App, LiveGpus, Named, discover, tree};
 use crate::diagnostic::display_path;
 use crate::manifest::Overrides;
-use crate::manifest::size::ByteSize;
 use crate::plan::Settings;
+use crate::units::ByteSize;
 
 pub fn run(args: &Args, machine: &Path, color: bool) -> Exit {
     let candidates = match discover::manifests(&args.manifests) {

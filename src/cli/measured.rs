@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use crate::inventory::measure::{self, PlannedTerms, Row};
-use crate::manifest::size::ByteSize;
 use crate::plan::{Kind, Plan};
+use crate::units::ByteSize;
 
 /// Measures what this deployment holds: per GPU through NVML, or on the CPU
 /// (a CPU plan, a rehearsal of a GPU plan, or where no driver is found) the

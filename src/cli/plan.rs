@@ -16,8 +16,8 @@ use crate::app::{App, LiveGpus, Session};
 use crate::diagnostic::{self, render};
 use crate::launch;
 use crate::manifest::Overrides;
-use crate::manifest::size::{ByteSize, parse_size};
 use crate::plan::Settings;
+use crate::units::{ByteSize, parse_size};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -176,8 +176,8 @@ pub fn run(args: Args, color: bool) -> Exit {
                             plan.dtype.name(),
                             plan.quantization.name(),
                             match plan.kv_cache {
-                                crate::manifest::values::KvCacheDtype::F8e4m3 => "f8e4m3",
-                                crate::manifest::values::KvCacheDtype::Auto => plan.dtype.name(),
+                                crate::units::KvCacheDtype::F8e4m3 => "f8e4m3",
+                                crate::units::KvCacheDtype::Auto => plan.dtype.name(),
                             },
                         ),
                     ),

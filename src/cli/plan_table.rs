@@ -6,8 +6,8 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{CellAlignment, Table};
 
 use crate::launch::Launch;
-use crate::manifest::size::ByteSize;
 use crate::plan::{Bound, Capacity, Kind, Limit, Plan};
+use crate::units::ByteSize;
 
 /// `12.34 GiB`: fixed precision, so columns line up.
 pub fn gib(bytes: ByteSize) -> String {
@@ -238,7 +238,7 @@ fn explain_terms(plan: &Plan) -> String {
         out,
         "  weights      Σ tensor bytes of the device's layers at {} ({}), plus embeddings, lm_head and the vision tower on the first GPU",
         plan.dtype.name(),
-        if plan.quantization == crate::manifest::values::Quantization::None {
+        if plan.quantization == crate::units::Quantization::None {
             "no quantization".to_owned()
         } else {
             format!(

@@ -7,8 +7,7 @@ use serde::Deserialize;
 
 use super::gpu::{Gpu, GpuProcess, Inventory, InventorySource, Link, LinkKind};
 use crate::diagnostic::display_path;
-use crate::manifest::ComputeCapability;
-use crate::manifest::size::{ByteSize, parse_size};
+use crate::units::{ByteSize, ComputeCapability, parse_size};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

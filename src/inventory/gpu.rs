@@ -2,8 +2,7 @@
 
 use serde::Serialize;
 
-use crate::manifest::ComputeCapability;
-use crate::manifest::size::ByteSize;
+use crate::units::{ByteSize, ComputeCapability};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Gpu {
@@ -147,7 +146,7 @@ impl Inventory {
                 // `--gpus 24GiB` names its GPUs after the size: say the size once.
                 let unnamed = name
                     .strip_suffix(" GPU")
-                    .is_some_and(|size| crate::manifest::size::parse_size(size).is_ok());
+                    .is_some_and(|size| crate::units::parse_size(size).is_ok());
                 if unnamed {
                     format!("{n} × {memory}")
                 } else {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {

@@ -7,8 +7,7 @@ use nvml_wrapper::enums::device::UsedGpuMemory;
 use nvml_wrapper::error::NvmlError;
 
 use super::gpu::{Gpu, GpuProcess, Inventory, InventorySource, Link, LinkKind};
-use crate::manifest::ComputeCapability;
-use crate::manifest::size::ByteSize;
+use crate::units::{ByteSize, ComputeCapability};
 
 /// Why there is no live inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]

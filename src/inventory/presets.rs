@@ -1,8 +1,7 @@
 //! Common GPUs by name, for `--gpus 4xA100-80GB`. Memory is what NVML reports as
 //! total for the card, not its marketing size.
 
-use crate::manifest::ComputeCapability;
-use crate::manifest::size::ByteSize;
+use crate::units::{ByteSize, ComputeCapability};
 
 pub struct Preset {
     /// Accepted names, compared without case, spaces, dashes or underscores.

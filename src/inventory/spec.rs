@@ -3,8 +3,7 @@
 
 use super::gpu::{Gpu, Inventory, InventorySource};
 use super::presets;
-use crate::manifest::ComputeCapability;
-use crate::manifest::size::parse_size;
+use crate::units::{ComputeCapability, parse_size};
 
 /// Parses a spec into GPUs numbered from 0.
 pub fn parse(spec: &str) -> Result<Inventory, String> {
@@ -84,7 +83,7 @@ fn parse_capability(text: &str) -> Result<ComputeCapability, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::size::ByteSize;
+    use crate::units::ByteSize;
 
     #[test]
     fn parses_counts_presets_sizes_and_mixtures() {

@@ -128,7 +128,7 @@ fn resolve(entry: &str, gpus: &[Gpu]) -> Result<Visible, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::size::ByteSize;
+    use crate::units::ByteSize;
 
     fn gpus() -> Vec<Gpu> {
         ["GPU-aaaa1111", "GPU-aaaa2222", "GPU-bbbb3333"]

@@ -63,7 +63,7 @@ pub fn render(d: &Description) -> Launch {
     }
     push("--dtype", d.dtype.name().into());
     if let Some(q) = d.isq {
-        push("--isq", q.name());
+        push("--isq", q.name().into());
     }
     let mut topology = None;
     if d.on_cpu() {

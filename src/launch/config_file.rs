@@ -152,7 +152,7 @@ pub fn render(d: &Description) -> String {
             dtype: d.dtype.name(),
             format,
             quantization: d.isq.map(|q| Quantization {
-                in_situ_quant: q.name(),
+                in_situ_quant: q.name().to_owned(),
             }),
             device: Device {
                 cpu,

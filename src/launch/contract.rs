@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use super::description::Description;
-use crate::manifest::values::DType;
+use crate::units::DType;
 
 /// What the built pipeline reports, in plain terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::manifest::values::{DType, KvCacheDtype, Quantization};
 use crate::manifest::{Manifest, ModelSource};
 use crate::model::{Modality, ModelShape, architectures};
 use crate::plan::{Kind, Plan};
+use crate::units::{DType, KvCacheDtype, Quantization};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "format", rename_all = "snake_case")]

@@ -14,8 +14,8 @@ use mistralrs::{
 
 use super::contract::{Built, PagedCache};
 use super::description::{Description, Devices, ModelFiles, PagedAttention, TopologyRange};
-use crate::manifest::values::{DType, Quantization};
 use crate::model::Modality;
+use crate::units::{DType, Quantization};
 
 fn dtype(d: DType) -> ModelDType {
     match d {

@@ -16,8 +16,8 @@ pub use description::{Description, Devices, ModelFiles, compile};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::values::{DType, Quantization};
     use crate::model::Modality;
+    use crate::units::{DType, Quantization};
 
     fn described(devices: Devices, files: ModelFiles) -> Description {
         Description {

@@ -2,12 +2,12 @@
 //! or the machine (such as `max_seq_len` or `gpus`) have none here; the planner
 //! resolves them.
 
-use super::size::ByteSize;
-use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization, Strategy};
+use super::values::{LogFormat, ModelKind, Strategy};
 use super::wire::{
     ByteSizeValue, RawDevices, RawManifest, RawModel, RawParallelism, RawPrecision, RawServer,
     RawWorkload,
 };
+use crate::units::{ByteSize, DType, KvCacheDtype, Quantization};
 
 /// Headroom kept free on every GPU for the CUDA context, cuBLAS workspaces and
 /// allocator fragmentation that no planner term covers.

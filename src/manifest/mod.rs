@@ -14,7 +14,6 @@ mod path;
 mod provenance;
 pub mod schema;
 mod secrets;
-pub mod size;
 mod structure;
 mod validate;
 mod validated;

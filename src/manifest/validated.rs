@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::size::{ByteSize, Percent};
-use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization};
+use super::values::{LogFormat, ModelKind};
+use crate::units::{ByteSize, ComputeCapability, DType, KvCacheDtype, Percent, Quantization};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Manifest {
@@ -190,18 +190,6 @@ pub struct ExpectedHardware {
     pub count: Option<u32>,
     pub memory: Option<ByteSize>,
     pub min_compute_capability: Option<ComputeCapability>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ComputeCapability {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl std::fmt::Display for ComputeCapability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -9,7 +9,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::values::{DType, KvCacheDtype, LogFormat, ModelKind, Quantization, Strategy};
+use super::values::{LogFormat, ModelKind, Strategy};
+use crate::units::{DType, KvCacheDtype, Quantization};
 
 /// A deployctl deployment manifest: one model, its GPUs, and how it is served.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

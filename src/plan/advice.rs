@@ -5,7 +5,7 @@ use super::memory::{self, Workload};
 use super::scope::Scope;
 use super::strategy::{self, place};
 use super::{Input, prepare, workload};
-use crate::manifest::values::Quantization;
+use crate::units::Quantization;
 
 /// What would make the manifest fit, each found by replanning its strategy
 /// over the planner's own memory model. Empty when nothing tried fits (or the

@@ -164,9 +164,7 @@ pub(super) fn solve(
 }
 
 fn grew_most(before: &Terms, after: &Terms) -> Term {
-    let grew = |a: crate::manifest::size::ByteSize, b: crate::manifest::size::ByteSize| {
-        b.0.saturating_sub(a.0)
-    };
+    let grew = |a: crate::units::ByteSize, b: crate::units::ByteSize| b.0.saturating_sub(a.0);
     [
         (Term::KvCache, grew(before.kv_cache, after.kv_cache)),
         (

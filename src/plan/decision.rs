@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::capacity::{Bound, Limit};
 use super::strategy::Arrangement;
-use crate::manifest::values::DType;
+use crate::units::DType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::finding::Finding;
 use crate::diagnostic::Code;
 use crate::inventory::{Gpu, Inventory};
-use crate::manifest::size::ByteSize;
 use crate::manifest::{self, Limit, Manifest, MemoryLimit};
+use crate::units::ByteSize;
 
 /// A GPU selected for the deployment, with its budget.
 #[derive(Debug, Clone, PartialEq, Serialize)]

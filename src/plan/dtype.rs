@@ -4,7 +4,7 @@ use super::decision::{Decision, DtypeReason};
 use super::devices::Device;
 use super::finding::Finding;
 use crate::diagnostic::Code;
-use crate::manifest::values::DType;
+use crate::units::DType;
 
 /// mistral.rs's `auto`: bf16 where every GPU supports it (compute capability
 /// 8.0+), else f16. On the CPU, bf16; mistral.rs's GGUF builder takes no dtype

@@ -1,7 +1,7 @@
 //! Several deployments on one machine: each is planned on its own, and
 //! together their plans must fit each GPU they share.
 
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 /// What one deployment plans on a machine.
 #[derive(Debug, Clone, PartialEq, Eq)]

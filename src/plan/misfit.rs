@@ -7,7 +7,7 @@ use super::placement::{Evaluation, Kind, Placement};
 use super::ranges::ranges_text;
 use super::scope::Scope;
 use crate::diagnostic::Code;
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 /// When the chosen placement does not fit, says why and what would.
 pub(super) fn explain(

@@ -4,8 +4,8 @@
 //! leaving the split to the runtime piles layers onto the first GPU.
 
 use super::memory::dtype_bytes;
-use crate::manifest::values::{DType, Quantization};
 use crate::model::ModelShape;
+use crate::units::{DType, Quantization};
 
 /// mistral.rs's "pack factor": elements per dtype-sized slot after ISQ,
 /// `(dtype_bytes · block).div_ceil(block_bytes)`, which rounds sizes down.

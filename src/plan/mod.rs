@@ -43,10 +43,9 @@ pub use strategy::{Arrangement, Lost};
 use self::scope::Scope;
 use crate::diagnostic::Code;
 use crate::inventory::Inventory;
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::DType;
 use crate::manifest::{Manifest, Parallelism};
 use crate::model::ModelShape;
+use crate::units::{ByteSize, DType};
 
 /// What the planner plans from.
 pub struct Input<'a> {

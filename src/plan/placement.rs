@@ -4,9 +4,8 @@ use serde::Serialize;
 
 use super::devices::Device;
 use super::memory::{self, Cache, Settings, Terms, WeightTable, Workload};
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::{DType, KvCacheDtype};
 use crate::model::ModelShape;
+use crate::units::{ByteSize, DType, KvCacheDtype};
 
 /// One placement of the model on the devices.
 #[derive(Debug, Clone, PartialEq)]

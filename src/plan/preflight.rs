@@ -9,8 +9,8 @@ use super::{Kind, Plan};
 use crate::diagnostic::Code;
 use crate::inventory::visible::Devices;
 use crate::inventory::{Inventory, InventorySource, LinkKind};
-use crate::manifest::size::ByteSize;
 use crate::manifest::{self, Manifest};
+use crate::units::ByteSize;
 
 pub struct Context<'a> {
     pub manifest: &'a Manifest,
@@ -297,7 +297,8 @@ mod rule_tests {
     use super::*;
     use crate::inventory::visible;
     use crate::inventory::{Gpu, GpuProcess, Link};
-    use crate::manifest::{ComputeCapability, Devices as ManifestDevices, ExpectedHardware};
+    use crate::manifest::{Devices as ManifestDevices, ExpectedHardware};
+    use crate::units::ComputeCapability;
 
     fn gpu(index: u32, gib: u64, cc: u32) -> Gpu {
         Gpu {
@@ -491,7 +492,7 @@ mod rule_tests {
 
     fn plan_on(indices: &[u32]) -> Plan {
         use super::super::{Comparison, DevicePlan, LimitedBy};
-        use crate::manifest::values::{DType, KvCacheDtype, Quantization};
+        use crate::units::{DType, KvCacheDtype, Quantization};
         Plan {
             strategy: Kind::Pipeline,
             dtype: DType::Bf16,

@@ -1,6 +1,6 @@
 //! Layer lists as ranges: `[start, end]` runs for the JSON, `3, 5-9` for people.
 
-use crate::manifest::values::Quantization;
+use crate::units::Quantization;
 
 /// `["0-17", "20"]`: layer ranges as people write them.
 pub fn range_texts(runs: &[[u64; 2]]) -> Vec<String> {

@@ -10,10 +10,9 @@ use super::devices::LimitedBy;
 use super::finding::Finding;
 use super::placement::Kind;
 use super::strategy::{Arrangement, Lost};
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::{DType, KvCacheDtype, Quantization};
 use crate::model::ModelShape;
 use crate::model::architectures::Layout;
+use crate::units::{ByteSize, DType, KvCacheDtype, Quantization};
 
 /// The result: a plan when one could be made (it may still not fit: see
 /// `findings`), and every problem found.

@@ -6,7 +6,7 @@ use super::devices::Device;
 use super::memory::{self, WeightTable, Workload};
 use super::placement::{Placement, Pricing};
 use super::{Input, Prepared};
-use crate::manifest::values::{DType, Quantization};
+use crate::units::{DType, Quantization};
 
 static NO_OVERRIDES: BTreeMap<u64, Quantization> = BTreeMap::new();
 

@@ -105,7 +105,7 @@ impl Side {
             strategy: plan.map(|p| p.strategy.describe(p.devices.len())),
             max_seq_len: plan.map(|p| p.max_seq_len),
             max_batch_size: plan.map(|p| p.max_batch_size),
-            quantization: plan.map(|p| p.quantization.name()),
+            quantization: plan.map(|p| p.quantization.name().to_owned()),
             devices: plan.map_or_else(Vec::new, device_rows),
             capacity: plan.and_then(|p| p.capacity.clone()),
             launch,

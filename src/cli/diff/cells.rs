@@ -1,8 +1,8 @@
 //! The figures both renderings show: sizes, changes, before → after.
 
-use crate::manifest::size::ByteSize;
 use crate::plan::{Bound, Capacity};
 use crate::review::{Change, DeviceChange, DeviceRow, Side};
+use crate::units::ByteSize;
 
 pub fn gib(bytes: u64) -> String {
     super::super::plan_table::gib(ByteSize(bytes))

@@ -6,11 +6,10 @@ use std::fmt::Write as _;
 use super::{Args, Gpus};
 use crate::diagnostic::display_path;
 use crate::inventory::Inventory;
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::{DType, Quantization};
-use crate::manifest::{ComputeCapability, ModelSource};
+use crate::manifest::ModelSource;
 use crate::model::{Modality, Resolved, ShapeOrigin};
 use crate::plan::{Kind, Plan};
+use crate::units::{ByteSize, ComputeCapability, DType, Quantization};
 
 /// What `[devices.expect]` records: one count and one size, so mixed GPUs are
 /// recorded by the smallest.

@@ -22,9 +22,9 @@ use super::exit::Exit;
 
 use crate::diagnostic::{display_path, io_reason};
 use crate::inventory::{self, Inventory, nvml};
-use crate::manifest::values::{DType, Quantization};
 use crate::manifest::{classify_source, normalize_path};
 use crate::model::Modality;
+use crate::units::{DType, Quantization};
 
 pub const AFTER_HELP: &str = "\
 The manifest is loaded and planned before it is written, exactly as `deployctl plan` would:

@@ -10,10 +10,9 @@ use super::draft::*;
 use super::source::*;
 use super::*;
 use crate::manifest::ModelSource;
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::{DType, Quantization};
 use crate::manifest::wire::RawManifest;
 use crate::model::ShapeOrigin;
+use crate::units::{ByteSize, DType, Quantization};
 
 fn sample(layout: Layout) -> Draft {
     Draft {
@@ -75,7 +74,7 @@ fn every_layout_renders_a_manifest_of_known_keys() {
             Layout::Tensor { .. } => "tensor",
             Layout::Pipeline { .. } => "pipeline",
         };
-        assert_eq!(strategy.as_str(), expected);
+        assert_eq!(strategy.name(), expected);
         assert_eq!(raw.devices.unwrap().expect.unwrap().count, Some(4));
     }
 }
@@ -158,7 +157,7 @@ fn sizes_are_written_in_the_largest_whole_unit() {
     assert_eq!(size_text(ByteSize(1234)), "1234B");
     // Each reads back as the same size.
     for text in ["80GiB", "81559MiB", "16GB", "1234B"] {
-        let size = crate::manifest::size::parse_size(text).unwrap();
+        let size = crate::units::parse_size(text).unwrap();
         assert_eq!(size_text(size), text);
     }
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use super::{Checker, GpuCount, path, plural};
 use crate::diagnostic::Code;
 use crate::manifest::path::KeyPath;
-use crate::manifest::size::{self, ByteSize, SizeError};
 use crate::manifest::validated::*;
 use crate::manifest::wire::{self, ByteSizeValue};
+use crate::units::{self as size, ByteSize, ComputeCapability, SizeError};
 
 impl Checker<'_> {
     pub(super) fn devices(&mut self, raw: wire::RawDevices) -> Option<Devices> {

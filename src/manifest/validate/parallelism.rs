@@ -28,14 +28,14 @@ impl Checker<'_> {
                     at,
                     format!(
                         "`{key}` applies to `strategy = \"{}\"`, but the strategy is `{}`",
-                        owner.as_str(),
-                        strategy.as_str()
+                        owner.name(),
+                        strategy.name()
                     ),
                 )
-                .with_label(format!("only for `{}`", owner.as_str()))
+                .with_label(format!("only for `{}`", owner.name()))
                 .with_help(format!(
                     "remove `{key}`, or set `strategy = \"{}\"`",
-                    owner.as_str()
+                    owner.name()
                 ));
             }
         }

@@ -1,8 +1,8 @@
 //! Activation peaks: the largest intermediate a forward pass holds.
 
-use crate::manifest::values::DType;
 use crate::model::shape::Family;
 use crate::model::{ModelShape, VisionFamily};
+use crate::units::DType;
 
 use super::kv_cache::saturate;
 use super::{Settings, Workload, dtype_bytes};

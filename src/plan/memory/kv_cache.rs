@@ -1,8 +1,8 @@
 //! The KV cache: elements a token takes, paged blocks, and the bytes per layer.
 
-use crate::manifest::values::{DType, KvCacheDtype};
 use crate::model::shape::Family;
 use crate::model::{Attention, ModelShape};
+use crate::units::{DType, KvCacheDtype};
 
 use super::{Settings, Workload, dtype_bytes};
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 mod activations;
 mod kv_cache;

@@ -1,8 +1,8 @@
 use super::activations::vision_activations;
 use super::*;
-use crate::manifest::values::{DType, KvCacheDtype, Quantization};
 use crate::model::shape::Family;
 use crate::model::{ModelShape, StoredDtype, Tensor, rules};
+use crate::units::{DType, KvCacheDtype, Quantization};
 
 /// A catalog model laid out from its config.
 fn catalog(id: &str) -> ModelShape {

@@ -1,9 +1,9 @@
 //! Weight bytes: per tensor at its stored or quantized size, summed per layer
 //! and per fixed part.
 
-use crate::manifest::values::{DType, Quantization};
 use crate::model::shape::Family;
 use crate::model::{ModelShape, Part, StoredDtype, Tensor, rules};
+use crate::units::{DType, Quantization};
 
 /// Bytes per element of a runtime dtype. `Auto` must be resolved first.
 pub fn dtype_bytes(dtype: DType) -> u64 {

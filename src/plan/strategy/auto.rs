@@ -10,7 +10,7 @@ use super::super::record::CandidateReport;
 use super::super::scope::Scope;
 use super::pipeline::pipeline_split;
 use super::tensor::{tensor, valid_tensor_sizes};
-use crate::manifest::size::ByteSize;
+use crate::units::ByteSize;
 
 /// What a candidate lays out, over which GPUs (their inventory indices).
 #[derive(Debug, Clone, PartialEq, Eq)]

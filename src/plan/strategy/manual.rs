@@ -8,9 +8,9 @@ use super::super::finding::Finding;
 use super::super::placement::{Kind, Placement, Stage};
 use super::super::ranges::ranges_text;
 use crate::diagnostic::{Code, suggest};
-use crate::manifest::values::Quantization;
 use crate::manifest::{self, LayerMap};
 use crate::model::{ModelShape, Part};
+use crate::units::Quantization;
 
 /// The device index that holds `gpu`.
 fn device_of(devices: &[Device], gpu: &manifest::Gpu) -> Option<usize> {

@@ -6,9 +6,8 @@ use super::super::finding::Finding;
 use super::super::placement::{Kind, Placement, Stage};
 use super::super::scope::Scope;
 use crate::diagnostic::Code;
-use crate::manifest::size::ByteSize;
-use crate::manifest::values::Quantization;
 use crate::model::{Attention, Family, ModelShape};
+use crate::units::{ByteSize, Quantization};
 
 /// Tensor-parallel sizes the model can be split by, up to `max`: a power of
 /// two that divides every dimension mistral.rs 0.8.1 shards with an even split

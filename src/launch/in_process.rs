@@ -27,7 +27,7 @@ fn dtype(d: DType) -> ModelDType {
 }
 
 fn isq(q: Quantization) -> anyhow::Result<IsqType> {
-    mistralrs::parse_isq_value(&q.name(), None).map_err(|e| anyhow::anyhow!(e))
+    mistralrs::parse_isq_value(q.name(), None).map_err(|e| anyhow::anyhow!(e))
 }
 
 fn device_map(d: &Description) -> Option<DeviceMapSetting> {

@@ -6,7 +6,7 @@
 //! holds the problems found, as data.
 
 /// The runtime deployctl plans for and launches, as messages name it. Its
-/// version is the one `Cargo.lock` holds (`tests/mistralrs_source.rs`).
+/// version is the one `Cargo.lock` holds (`tests/it/mistralrs_source.rs`).
 pub const RUNTIME: &str = "mistral.rs 0.8.1";
 
 pub mod app;

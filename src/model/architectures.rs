@@ -3,7 +3,7 @@
 //! and `MultimodalLoaderType::from_causal_lm_name` (`multimodal_loaders.rs`),
 //! with the `--arch` name each `FromStr` takes, and the GGUF architectures its
 //! GGUF loader builds a model for (`pipeline/gguf.rs`). The test
-//! `tests/architectures.rs` reads those tables from the crate source and fails
+//! `tests/it/mistralrs_source.rs` reads those tables from the crate source and fails
 //! when this list drifts from them.
 //!
 //! Each entry also says how far deployctl can lay the model out from its

@@ -16,7 +16,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIT_ENV = {
@@ -65,16 +68,10 @@ def main() -> None:
         samples = []
         report = None
         for i in range(args.runs + 1):
-            start = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            out = proc.stdout.read()
-            _, status, usage = os.wait4(proc.pid, 0)
-            elapsed = time.perf_counter() - start
-            if os.waitstatus_to_exitcode(status) not in (0, 3):
-                sys.exit(f"diff failed with {os.waitstatus_to_exitcode(status)}")
+            elapsed, cpu, peak, _, out = measure.run_once(argv, repo, ok=(0, 3), stdout=subprocess.PIPE)
             report = json.loads(out)
             if i > 0:  # the first warms the page cache
-                samples.append((elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024))
+                samples.append((elapsed, cpu, peak or 0.0))
         wall, cpu, rss = (statistics.median(s[k] for s in samples) for k in range(3))
         summary = report["summary"]
         manifests = sum(summary[k] for k in ("added", "removed", "renamed", "changed", "unchanged"))

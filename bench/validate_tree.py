@@ -21,10 +21,13 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
+
 import sys
 import tempfile
-import time
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = os.path.join(ROOT, "schemas", "deploy.schema.json")
@@ -116,18 +119,9 @@ def generate(tree: str, count: int, hosts: int = 0) -> list:
 
 def run_once(name: str, argv: list, cwd: str) -> tuple:
     """Wall seconds, CPU seconds (user + system) and peak RSS in MiB of one run."""
-    # stderr to a file: a pipe read only after the exit would fill and block
-    # a tool that logs much (taplo logs each file).
-    with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        # 1 and 3: some manifests are invalid or do not fit, which is work done.
-        if os.waitstatus_to_exitcode(status) not in (0, 1, 3):
-            log.seek(0)
-            sys.exit(f"{name} failed:\n{log.read().decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    # 1 and 3: some manifests are invalid or do not fit, which is work done.
+    wall, cpu, rss, _, _ = measure.run_once(argv, cwd, ok=(0, 1, 3))
+    return wall, cpu, rss
 
 
 def main() -> None:
@@ -168,12 +162,16 @@ def main() -> None:
                 samples[name].append(run_once(name, argv, tree))
         medians = {}
         for name, _ in tools:
-            wall, cpu, rss = (statistics.median(x[i] for x in samples[name]) for i in range(3))
+            wall, cpu = (statistics.median(x[i] for x in samples[name]) for i in range(2))
+            peaks = [x[2] for x in samples[name] if x[2] is not None]
+            rss = statistics.median(peaks) if peaks else None
             medians[name] = (wall, cpu, rss)
-            print(f"{name:<18} median wall {wall:6.3f} s   CPU {cpu:6.3f} s   peak RSS {rss:6.1f} MiB")
+            shown = f"{rss:6.1f} MiB" if rss is not None else "n/a (no GNU time)"
+            print(f"{name:<18} median wall {wall:6.3f} s   CPU {cpu:6.3f} s   peak RSS {shown}")
         if "taplo check" in medians:
             d, t = medians["deployctl validate"], medians["taplo check"]
-            print(f"deployctl / taplo: wall {d[0] / t[0]:.2f}, CPU {d[1] / t[1]:.2f}, peak RSS {d[2] / t[2]:.2f} (below 1: deployctl ahead)")
+            rss = f", peak RSS {d[2] / t[2]:.2f}" if d[2] and t[2] else ""
+            print(f"deployctl / taplo: wall {d[0] / t[0]:.2f}, CPU {d[1] / t[1]:.2f}{rss} (below 1: deployctl ahead)")
 
 if __name__ == "__main__":
     main()

@@ -52,7 +52,7 @@ fn case(source: &str, workload: &str, gpus: &str) {
         inventory: &gpus,
         settings: &settings,
         visible: None,
-        classified: None,
+        weights: None,
     };
     let chosen = plan::plan(&input)
         .plan

@@ -23,7 +23,7 @@ use crate::inventory::{self, Inventory, InventorySource};
 use crate::launch;
 use crate::manifest::{KeyPath, Loaded, Loader, Manifest, Overrides};
 use crate::model::{ResolveError, Resolved};
-use crate::plan::memory::Classified;
+use crate::plan::memory::WeightCache;
 use crate::plan::{self, Settings};
 
 pub use hardware::{HardwareSource, LIVE_INVENTORY_ENV, LiveGpus, Named};
@@ -42,8 +42,8 @@ pub enum Need {
 pub struct Inputs {
     pub inventory: Inventory,
     pub model: Arc<Resolved>,
-    /// The model's tensors, classified for the planner.
-    pub classified: Arc<Vec<Classified>>,
+    /// The model's tensors classified, and its weight tables, for the planner.
+    pub weights: Arc<WeightCache>,
 }
 
 /// A plan made, with what it was made from.
@@ -240,7 +240,7 @@ impl App {
         Some(Inputs {
             inventory: inventory?,
             model: model.resolved,
-            classified: model.classified,
+            weights: model.weights,
         })
     }
 
@@ -253,7 +253,7 @@ impl App {
         Inputs {
             inventory,
             model,
-            classified,
+            weights,
         }: Inputs,
         out: &mut Vec<Diagnostic>,
     ) -> Planned {
@@ -269,7 +269,7 @@ impl App {
             inventory: &inventory,
             settings: &self.settings,
             visible: visible.as_ref(),
-            classified: Some(&classified),
+            weights: Some(&weights),
         });
         for finding in &outcome.findings {
             out.push(findings::to_diagnostic(finding, loaded));

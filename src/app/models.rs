@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::manifest::Model;
 use crate::model::{self, ResolveError, Resolved};
-use crate::plan::memory::{self, Classified};
+use crate::plan::memory::WeightCache;
 
 /// Models already resolved in this run, by what the manifest says of the
 /// model: `validate` over a tree, and `init` over its drafts, resolve each
@@ -14,11 +14,12 @@ use crate::plan::memory::{self, Classified};
 #[derive(Default)]
 pub struct ModelCache(Mutex<HashMap<String, Entry>>);
 
-/// A model resolved, and its tensors classified for the planner.
+/// A model resolved, and its tensors classified and weight tables for the
+/// planner.
 #[derive(Clone)]
 pub struct Entry {
     pub resolved: Arc<Resolved>,
-    pub classified: Arc<Vec<Classified>>,
+    pub weights: Arc<WeightCache>,
 }
 
 impl ModelCache {
@@ -28,7 +29,7 @@ impl ModelCache {
     pub fn remember(&self, model: &Model, resolved: Resolved) {
         if let Ok(mut m) = self.0.lock() {
             m.entry(format!("{model:?}")).or_insert_with(|| Entry {
-                classified: Arc::new(memory::classify(&resolved.shape)),
+                weights: Arc::new(WeightCache::new(&resolved.shape)),
                 resolved: Arc::new(resolved),
             });
         }
@@ -46,7 +47,7 @@ impl ModelCache {
         }
         let resolved = model::resolve(model, var)?;
         let entry = Entry {
-            classified: Arc::new(memory::classify(&resolved.shape)),
+            weights: Arc::new(WeightCache::new(&resolved.shape)),
             resolved: Arc::new(resolved),
         };
         if let Ok(mut m) = self.0.lock() {

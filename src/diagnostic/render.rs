@@ -20,9 +20,13 @@ pub fn human(diagnostic: &Diagnostic, color: bool) -> String {
     };
     // The code's reference URL prints as text after the code, never as an OSC 8
     // hyperlink: CI logs and terminals without OSC 8 show it as it is.
+    // Lines break at spaces only: model ids, paths and sizes (`Qwen2.5-VL-3B`,
+    // `GPU-5f3c…`) stay whole, and the Unicode line-break tables are not
+    // walked for every word (a seventh of `validate`'s time over a large tree).
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(WIDTH)
-        .with_links(false);
+        .with_links(false)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace);
     let mut out = String::new();
     handler
         .render_report(&mut out, diagnostic)

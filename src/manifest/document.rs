@@ -4,6 +4,7 @@
 //! syntax errors into strings and does not keep spans (see `docs/architecture.md`).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -71,7 +72,7 @@ impl Document {
         let invalid = structure::check(schema, &table, &source, diagnostics);
 
         let mut spans = HashMap::new();
-        index_table(table.get_ref(), &KeyPath::root(), &mut spans);
+        index_table(table.get_ref(), &mut String::new(), &mut spans);
         let extends = match table.get_ref().get("extends").map(Spanned::get_ref) {
             Some(DeValue::Array(items)) => items
                 .iter()
@@ -124,34 +125,46 @@ impl Document {
     }
 }
 
-fn index_table(table: &DeTable<'_>, path: &KeyPath, spans: &mut HashMap<String, Spans>) {
+/// Indexes every key and element under `dotted` (a `KeyPath::dotted`
+/// prefix, extended in place and restored: one buffer for the whole walk).
+fn index_table(table: &DeTable<'_>, dotted: &mut String, spans: &mut HashMap<String, Spans>) {
     for (key, value) in table {
-        let path = path.key(key.get_ref());
+        let len = dotted.len();
+        if len > 0 {
+            dotted.push('.');
+        }
+        dotted.push_str(key.get_ref());
         spans.insert(
-            path.dotted(),
+            dotted.clone(),
             Spans {
                 key: Some(key.span()),
                 value: value.span(),
             },
         );
-        index_value(value.get_ref(), &path, spans);
+        index_value(value.get_ref(), dotted, spans);
+        dotted.truncate(len);
     }
 }
 
-fn index_value(value: &DeValue<'_>, path: &KeyPath, spans: &mut HashMap<String, Spans>) {
+fn index_value(value: &DeValue<'_>, dotted: &mut String, spans: &mut HashMap<String, Spans>) {
     match value {
-        DeValue::Table(table) => index_table(table, path, spans),
+        DeValue::Table(table) => index_table(table, dotted, spans),
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let path = path.index(i);
+                let len = dotted.len();
+                if len > 0 {
+                    dotted.push('.');
+                }
+                let _ = write!(dotted, "{i}");
                 spans.insert(
-                    path.dotted(),
+                    dotted.clone(),
                     Spans {
                         key: None,
                         value: item.span(),
                     },
                 );
-                index_value(item.get_ref(), &path, spans);
+                index_value(item.get_ref(), dotted, spans);
+                dotted.truncate(len);
             }
         }
         _ => {}

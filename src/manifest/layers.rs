@@ -65,11 +65,17 @@ impl Provider for Layer {
 impl Layer {
     /// The built-in defaults: every key that has a fixed default.
     pub fn defaults() -> Layer {
-        let value = Value::serialize(super::defaults::raw_defaults()).expect("defaults serialize");
+        // The same for every manifest: serialized once per run.
+        static DEFAULTS: std::sync::LazyLock<Dict> = std::sync::LazyLock::new(|| {
+            Value::serialize(super::defaults::raw_defaults())
+                .expect("defaults serialize")
+                .into_dict()
+                .unwrap_or_default()
+        });
         Layer {
             metadata: Metadata::named("built-in default")
                 .source(Source::Custom(DEFAULT_TAG.into())),
-            data: value.into_dict().unwrap_or_default(),
+            data: DEFAULTS.clone(),
         }
     }
 

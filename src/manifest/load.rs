@@ -145,7 +145,7 @@ impl Loader {
         }
 
         let provenance = Arc::new(Provenance::new(figment, documents));
-        match provenance.figment().extract::<RawManifest>() {
+        match provenance.extract() {
             Ok(raw) => {
                 let (manifest, diagnostics) = validate(&raw, &provenance);
                 outcome.diagnostics.extend(diagnostics);

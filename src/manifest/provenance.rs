@@ -8,6 +8,7 @@ use figment::Figment;
 use super::document::Document;
 use super::layers::LayerKind;
 use super::path::KeyPath;
+use super::wire::RawManifest;
 use crate::diagnostic::{Place, display_path};
 
 /// The merged layers of one manifest, and the documents behind them.
@@ -47,6 +48,16 @@ impl Provenance {
             figment,
             documents,
             merged,
+        }
+    }
+
+    /// The merged layers as the wire model. Figment's own `extract` would
+    /// merge every layer again; the kept merge is read instead, and figment
+    /// is asked only when that fails, for errors that name their layer.
+    pub fn extract(&self) -> Result<RawManifest, figment::Error> {
+        match self.merged.as_ref().map(|v| v.deserialize::<RawManifest>()) {
+            Some(Ok(raw)) => Ok(raw),
+            _ => self.figment.extract(),
         }
     }
 

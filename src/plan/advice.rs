@@ -43,7 +43,15 @@ impl Advice {
 pub fn advise(input: &Input<'_>) -> Option<Advice> {
     let (mut findings, mut decisions) = (Vec::new(), Vec::new());
     let prepared = prepare(input, &mut findings, &mut decisions)?;
-    let scope = Scope::new(input, &prepared);
+    let own;
+    let cache = match input.weights {
+        Some(shared) => shared,
+        None => {
+            own = memory::WeightCache::new(input.shape);
+            &own
+        }
+    };
+    let scope = Scope::new(input, &prepared, cache);
     let w = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
     Some(search(&scope, w))
 }
@@ -89,15 +97,17 @@ fn gpus_needed(scope: &Scope<'_>, w: Workload) -> Option<(usize, String)> {
     let largest = scope.devices.iter().max_by_key(|d| d.limit.0)?;
     let weights = scope.weights(scope.input.manifest.precision.quantization);
     let pricing = scope.pricing(&weights, w);
+    const MOST: usize = 64;
+    let copies = vec![largest.clone(); MOST];
+    let order: Vec<usize> = (0..MOST).collect();
     let fits = |n: usize| {
-        let copies = vec![largest.clone(); n];
-        let order: Vec<usize> = (0..n).collect();
-        strategy::pipeline_split(&pricing, &copies, &order, false)
-            .is_some_and(|placement| pricing.evaluate(&placement, &copies).fits())
+        let (copies, order) = (&copies[..n], &order[..n]);
+        strategy::pipeline_split(&pricing, copies, order, false)
+            .is_some_and(|placement| pricing.evaluate(&placement, copies).fits())
     };
     // More copies of one GPU never make a pipeline fit worse, so the fewest
     // that fit are found by bisection: some 6 plans, not up to 63.
-    let (mut low, mut high) = (scope.devices.len() + 1, 64);
+    let (mut low, mut high) = (scope.devices.len() + 1, MOST);
     if !fits(high) {
         return None;
     }

@@ -56,9 +56,10 @@ pub struct Input<'a> {
     /// What `CUDA_VISIBLE_DEVICES` shows this process, when planning for the
     /// live machine.
     pub visible: Option<&'a crate::inventory::visible::Devices>,
-    /// `memory::classify(shape)`, when the caller has it from an earlier
-    /// plan of the same model (`validate` plans one model many times).
-    pub classified: Option<&'a [memory::Classified]>,
+    /// The model's tensors classified and its weight tables, when the caller
+    /// keeps them between plans of the same model (`validate` plans one model
+    /// many times); else they are built for this plan.
+    pub weights: Option<&'a memory::WeightCache>,
 }
 
 /// What a plan is priced with, before any placement: the selected devices,
@@ -111,7 +112,15 @@ pub fn plan(input: &Input<'_>) -> Outcome {
     };
     let devices = &prepared.devices;
     let dtype = prepared.dtype;
-    let scope = Scope::new(input, &prepared);
+    let own;
+    let cache = match input.weights {
+        Some(shared) => shared,
+        None => {
+            own = memory::WeightCache::new(shape);
+            &own
+        }
+    };
+    let scope = Scope::new(input, &prepared, cache);
     let workload = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
     let weights = scope.weights(m.precision.quantization);
     let pricing = scope.pricing(&weights, workload);

@@ -226,16 +226,28 @@ impl Pricing<'_> {
 
     /// Bytes one layer adds to a pipeline stage: its weights and KV cache.
     pub fn layer_cost(&self, layer: usize) -> u64 {
-        self.weights.layer(layer)
-            + memory::kv_per_layer(
-                self.shape,
-                &self.workload,
-                self.dtype,
-                self.kv,
-                1,
-                self.settings,
-                Cache::Paged,
-            )
+        self.weights.layer(layer) + self.layer_kv()
+    }
+
+    /// Bytes of one layer's KV cache on a pipeline stage (every layer alike).
+    pub fn layer_kv(&self) -> u64 {
+        memory::kv_per_layer(
+            self.shape,
+            &self.workload,
+            self.dtype,
+            self.kv,
+            1,
+            self.settings,
+            Cache::Paged,
+        )
+    }
+
+    /// What each layer adds to a pipeline stage, in order.
+    pub fn layer_costs(&self) -> Vec<u64> {
+        let kv = self.layer_kv();
+        (0..self.weights.sharded.len())
+            .map(|l| self.weights.layer(l) + kv)
+            .collect()
     }
 }
 

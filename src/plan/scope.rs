@@ -1,9 +1,10 @@
 //! What every pricing of one plan shares.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::devices::Device;
-use super::memory::{self, WeightTable, Workload};
+use super::memory::{WeightCache, WeightTable, Workload};
 use super::placement::{Placement, Pricing};
 use super::{Input, Prepared};
 use crate::units::{DType, Quantization};
@@ -18,15 +19,14 @@ pub(super) struct Scope<'a> {
     pub dtype: DType,
     pub manual: Option<&'a Placement>,
     pub overrides: &'a BTreeMap<u64, Quantization>,
-    /// Every tensor, classified once.
-    pub tensors: std::borrow::Cow<'a, [memory::Classified]>,
-    /// Weight tables already built, by quantization: explaining a misfit
-    /// tries each quantization many times.
-    pub tables: std::cell::RefCell<Vec<(Quantization, WeightTable)>>,
+    /// The model's tensors classified, and its weight tables without overrides.
+    pub cache: &'a WeightCache,
+    /// Weight tables with the manual map's overrides, by quantization.
+    pub tables: std::cell::RefCell<Vec<(Quantization, Arc<WeightTable>)>>,
 }
 
 impl<'a> Scope<'a> {
-    pub fn new(input: &'a Input<'a>, prepared: &'a Prepared) -> Scope<'a> {
+    pub fn new(input: &'a Input<'a>, prepared: &'a Prepared, cache: &'a WeightCache) -> Scope<'a> {
         Scope {
             input,
             devices: &prepared.devices,
@@ -36,22 +36,26 @@ impl<'a> Scope<'a> {
                 .manual
                 .as_ref()
                 .map_or(&NO_OVERRIDES, |m| &m.quantization),
-            tensors: input.classified.map_or_else(
-                || std::borrow::Cow::Owned(memory::classify(input.shape)),
-                std::borrow::Cow::Borrowed,
-            ),
+            cache,
             tables: Default::default(),
         }
     }
 
-    pub fn weights(&self, q: Quantization) -> WeightTable {
+    pub fn weights(&self, q: Quantization) -> Arc<WeightTable> {
+        let shape = self.input.shape;
+        if self.overrides.is_empty() {
+            return self.cache.table(shape, self.dtype, q);
+        }
         if let Some((_, t)) = self.tables.borrow().iter().find(|(k, _)| *k == q) {
             return t.clone();
         }
-        let table =
-            WeightTable::from_classified(self.input.shape, &self.tensors, self.dtype, q, &|l| {
-                self.overrides.get(&l).copied()
-            });
+        let table = Arc::new(WeightTable::from_classified(
+            shape,
+            self.cache.classified(),
+            self.dtype,
+            q,
+            &|l| self.overrides.get(&l).copied(),
+        ));
         self.tables.borrow_mut().push((q, table.clone()));
         table
     }

@@ -157,7 +157,7 @@ fn no_plan_that_may_start_hands_mistralrs_a_launch_it_panics_on() {
             inventory: &hardware,
             settings: &Settings::default(),
             visible: None,
-            classified: None,
+            weights: None,
         });
         let Some(plan) = outcome.plan.as_ref().filter(|_| !outcome.has_errors()) else {
             continue;

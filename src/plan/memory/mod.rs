@@ -12,7 +12,8 @@ mod weights;
 pub use activations::activations;
 pub use kv_cache::{Cache, kv_elements_per_token, kv_per_layer, paged_blocks, recurrent_bytes};
 pub use weights::{
-    Classified, WeightTable, bits_per_weight, classify, dtype_bytes, quant_block, tensor_bytes,
+    Classified, WeightCache, WeightTable, bits_per_weight, classify, dtype_bytes, quant_block,
+    tensor_bytes,
 };
 /// Constants a user may override (`plan --overhead`).
 #[derive(Debug, Clone, PartialEq)]

@@ -285,3 +285,57 @@ impl WeightTable {
             .saturating_add(self.vision)
     }
 }
+
+/// A model's tensors classified once, and the weight tables built from them,
+/// by dtype and quantization: `validate` plans one model many times, and
+/// explaining a misfit tries each quantization. Shared between threads.
+#[derive(Debug)]
+pub struct WeightCache {
+    classified: Vec<Classified>,
+    tables: std::sync::Mutex<Vec<(DType, Quantization, std::sync::Arc<WeightTable>)>>,
+}
+
+impl WeightCache {
+    pub fn new(shape: &ModelShape) -> WeightCache {
+        WeightCache {
+            classified: classify(shape),
+            tables: Default::default(),
+        }
+    }
+
+    pub fn classified(&self) -> &[Classified] {
+        &self.classified
+    }
+
+    /// The table of `shape` (the one this cache was made from) at `dtype`
+    /// and `q`, with no per-layer overrides.
+    pub fn table(
+        &self,
+        shape: &ModelShape,
+        dtype: DType,
+        q: Quantization,
+    ) -> std::sync::Arc<WeightTable> {
+        let found = |tables: &[(DType, Quantization, std::sync::Arc<WeightTable>)]| {
+            tables
+                .iter()
+                .find(|(d, k, _)| *d == dtype && *k == q)
+                .map(|(_, _, t)| t.clone())
+        };
+        if let Some(hit) = self.tables.lock().ok().and_then(|t| found(&t)) {
+            return hit;
+        }
+        let table = std::sync::Arc::new(WeightTable::from_classified(
+            shape,
+            &self.classified,
+            dtype,
+            q,
+            &|_| None,
+        ));
+        if let Ok(mut tables) = self.tables.lock() {
+            if found(&tables).is_none() {
+                tables.push((dtype, q, table.clone()));
+            }
+        }
+        table
+    }
+}

@@ -111,28 +111,29 @@ pub(super) fn place(
     let spill = scope.input.manifest.devices.cpu_offload;
     let candidates = candidates(pricing, scope.devices, spill);
     let (winner, reasons) = choose(&candidates)?;
-    let report = candidates
-        .iter()
-        .zip(reasons)
-        .enumerate()
-        .map(|(i, (c, reason))| {
-            let report = CandidateReport {
-                description: c.arrangement.clone(),
-                fits: c.fits(),
-                chosen: i == winner,
-                reason,
-                capacity: None,
-            };
-            (report, c.placement.clone())
-        })
-        .collect();
     let chosen = &candidates[winner];
     decisions.push(if chosen.evaluation.fits() {
         Decision::AutoChose(chosen.arrangement.clone())
     } else {
         Decision::AutoClosest(chosen.arrangement.clone())
     });
-    Some((chosen.placement.clone(), report))
+    let placement = chosen.placement.clone();
+    let report = candidates
+        .into_iter()
+        .zip(reasons)
+        .enumerate()
+        .map(|(i, (c, reason))| {
+            let report = CandidateReport {
+                fits: c.fits(),
+                description: c.arrangement,
+                chosen: i == winner,
+                reason,
+                capacity: None,
+            };
+            (report, c.placement)
+        })
+        .collect();
+    Some((placement, report))
 }
 
 fn single(device: usize, layers: u64) -> Placement {

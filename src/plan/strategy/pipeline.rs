@@ -105,7 +105,7 @@ pub(in crate::plan) fn pipeline_split(
     spill: bool,
 ) -> Option<Placement> {
     let layers = pricing.shape.text.layers as usize;
-    let costs: Vec<u64> = (0..layers).map(|l| pricing.layer_cost(l)).collect();
+    let costs = pricing.layer_costs();
     let room: Vec<i128> = order
         .iter()
         .enumerate()

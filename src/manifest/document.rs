@@ -34,9 +34,9 @@ pub struct Document {
     /// Keys whose values failed the schema check. They are reported, and left out
     /// of the merge so the rest of the file is still checked.
     pub invalid: Vec<KeyPath>,
-    /// The file's values, for the merge: parsed once, here, not again by it.
-    /// Taken by the loader.
-    pub values: Option<toml::Table>,
+    /// The file's values as the merge takes them: parsed once, here, and
+    /// read straight into figment's model. Taken by the loader.
+    pub values: Option<figment::value::Dict>,
 }
 
 impl Document {

@@ -83,21 +83,20 @@ impl Layer {
     /// A file's layer, from its values as parsed (else from its text).
     pub fn file(
         path: &std::path::Path,
-        parsed: Option<toml::Table>,
+        parsed: Option<Dict>,
         text: &str,
         invalid: &[KeyPath],
     ) -> Result<Layer, String> {
-        let mut table: toml::Table = match parsed {
-            Some(table) => table,
+        let mut data: Dict = match parsed {
+            Some(data) => data,
             None => toml::from_str(text).map_err(|e| e.message().to_owned())?,
         };
         for key in invalid {
-            remove(&mut table, key);
+            remove(&mut data, key);
         }
-        let value = Value::serialize(table).map_err(|e| e.to_string())?;
         Ok(Layer {
             metadata: Metadata::named("manifest").source(Source::File(path.to_path_buf())),
-            data: value.into_dict().unwrap_or_default(),
+            data,
         })
     }
 
@@ -215,7 +214,7 @@ pub fn parse_set_flag(flag: &str) -> Result<(KeyPath, &str), String> {
     Ok((KeyPath::parse(key), value))
 }
 
-fn remove(table: &mut toml::Table, path: &KeyPath) {
+fn remove(table: &mut Dict, path: &KeyPath) {
     use super::path::Segment;
     let Some((Segment::Key(last), parents)) = path.segments().split_last() else {
         return;
@@ -224,7 +223,7 @@ fn remove(table: &mut toml::Table, path: &KeyPath) {
     for segment in parents {
         let Segment::Key(key) = segment else { return };
         match current.get_mut(key) {
-            Some(toml::Value::Table(next)) => current = next,
+            Some(Value::Dict(_, next)) => current = next,
             _ => return,
         }
     }

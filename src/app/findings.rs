@@ -5,7 +5,7 @@ use crate::manifest::{Loaded, ModelSource};
 use crate::model::{self, ResolveError};
 use crate::plan::Finding;
 
-pub fn to_diagnostic(f: &Finding, loaded: &Loaded) -> Diagnostic {
+pub(super) fn to_diagnostic(f: &Finding, loaded: &Loaded) -> Diagnostic {
     let place = match &f.key {
         Some(key) => loaded.provenance.value_place(key),
         None => loaded.provenance.top().place(0..0),
@@ -18,7 +18,7 @@ pub fn to_diagnostic(f: &Finding, loaded: &Loaded) -> Diagnostic {
     d
 }
 
-pub fn resolve_error(e: ResolveError, source: &ModelSource, place: Place) -> Diagnostic {
+pub(super) fn resolve_error(e: ResolveError, source: &ModelSource, place: Place) -> Diagnostic {
     match e {
         ResolveError::NotFound { tried } => Diagnostic::error(
             Code::ModelNotFound,

@@ -14,12 +14,12 @@ use crate::units::ByteSize;
 
 /// Host inventories read in this run, by file.
 #[derive(Default)]
-pub struct Hosts(Mutex<HashMap<PathBuf, Result<Inventory, String>>>);
+pub(super) struct Hosts(Mutex<HashMap<PathBuf, Result<Inventory, String>>>);
 
 impl Hosts {
     /// The inventory of `host` for the manifest at `manifest`, and its file;
     /// `Err` says what was looked for, or why the file does not read.
-    pub fn find(&self, host: &str, manifest: &Path) -> Result<(Inventory, PathBuf), String> {
+    pub(super) fn find(&self, host: &str, manifest: &Path) -> Result<(Inventory, PathBuf), String> {
         let Some(path) = locate(host, manifest) else {
             return Err(format!(
                 "no `hosts/{host}.toml` beside this manifest or in a directory above it"
@@ -45,7 +45,7 @@ impl Hosts {
 
 /// `hosts/HOST.toml` in the manifest's directory or the nearest above, not
 /// past a directory that holds `.git`.
-pub fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
+pub(super) fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
     let start = manifest.parent().filter(|p| !p.as_os_str().is_empty());
     let start = std::path::absolute(start.unwrap_or(Path::new("."))).ok()?;
     for dir in start.ancestors() {
@@ -64,7 +64,7 @@ pub fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
 /// at `place`; `name` names each deployment of `o.planned` (`` `path` ``,
 /// or "this deployment"). The largest first; past four, the rest as a count,
 /// so that twenty deployments on one GPU still read as one line.
-pub fn over_committed(
+pub(super) fn over_committed(
     o: &machine::OverCommit,
     host: &str,
     name: &dyn Fn(usize) -> String,

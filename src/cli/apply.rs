@@ -75,7 +75,7 @@ pub struct Args {
 /// Set in the processes mistral.rs starts for tensor-parallel ranks.
 const WORKER_ENV: &str = "__MISTRALRS_DAEMON_INTERNAL";
 
-pub fn run(args: Args, color: bool) -> Exit {
+pub(super) fn run(args: Args, color: bool) -> Exit {
     let worker = std::env::var_os(WORKER_ENV).is_some();
     let say = |text: &str| {
         if !worker {

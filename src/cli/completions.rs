@@ -6,7 +6,7 @@ use clap_complete::Shell;
 
 use super::exit::Exit;
 
-pub const AFTER_HELP: &str = "\
+pub(super) const AFTER_HELP: &str = "\
 Install it where the shell looks for completions, for example:
   bash        deployctl completions bash > ~/.local/share/bash-completion/completions/deployctl
   zsh         deployctl completions zsh > ~/.zfunc/_deployctl
@@ -22,7 +22,7 @@ pub struct Args {
     pub shell: Shell,
 }
 
-pub fn run(args: Args) -> Exit {
+pub(super) fn run(args: Args) -> Exit {
     let mut script = Vec::new();
     clap_complete::generate(
         args.shell,

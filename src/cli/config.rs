@@ -35,7 +35,7 @@ const PATH_KEYS: [&str; 6] = [
     "server.api_key.file",
 ];
 
-pub fn run(args: Args, color: bool) -> Exit {
+pub(super) fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
         eprintln!("error: `{}` is not a file", args.manifest.display());
         return Exit::Usage;
@@ -54,7 +54,7 @@ pub fn run(args: Args, color: bool) -> Exit {
 /// The resolved manifest as TOML that validates to the same manifest when saved
 /// beside the original: `extends` is merged away, and paths set in other
 /// directories are rewritten relative to the manifest.
-pub fn render(loaded: &Loaded, name: &str, show_origin: bool) -> String {
+pub(super) fn render(loaded: &Loaded, name: &str, show_origin: bool) -> String {
     let provenance = &loaded.provenance;
     let mut raw = loaded.raw.clone();
     raw.version = Some(1);

@@ -41,7 +41,7 @@ and laptops: plan against a recorded inventory (`--inventory FILE`, written on t
 `deployctl gpus --record FILE`), the `--gpus` shorthand (`--gpus 4xA100-80GB`), or the manifest's
 `[devices.expect]`.";
 
-pub fn run(args: Args) -> Exit {
+pub(super) fn run(args: Args) -> Exit {
     if let Some(path) = args.record.as_ref().filter(|p| p.exists() && !args.force) {
         eprintln!(
             "error: `{}` exists; pass --force to overwrite it",
@@ -151,7 +151,7 @@ fn bar(used: ByteSize, total: ByteSize) -> String {
 }
 
 /// The table, the link matrix and what `CUDA_VISIBLE_DEVICES` does.
-pub fn human(inventory: &Inventory, devices: &Devices, env: Option<&str>) -> String {
+pub(super) fn human(inventory: &Inventory, devices: &Devices, env: Option<&str>) -> String {
     let mut out = format!("GPUs from {}\n\n", inventory.source);
     let mut table = Table::new();
     table.load_style(NOTHING).set_header([

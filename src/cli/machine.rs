@@ -17,7 +17,7 @@ use crate::manifest::Overrides;
 use crate::plan::Settings;
 use crate::units::ByteSize;
 
-pub fn run(args: &Args, machine: &Path, color: bool) -> Exit {
+pub(super) fn run(args: &Args, machine: &Path, color: bool) -> Exit {
     let candidates = match discover::manifests(&args.manifests) {
         Ok(found) => found,
         Err(e) => {

@@ -8,7 +8,7 @@ use clap_mangen::roff::{Roff, bold};
 
 use super::exit::Exit;
 
-pub const AFTER_HELP: &str = "\
+pub(super) const AFTER_HELP: &str = "\
 Install it, for example:
   deployctl man > ~/.local/share/man/man1/deployctl.1
 or read it now:
@@ -17,7 +17,7 @@ or read it now:
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(_args: Args) -> Exit {
+pub(super) fn run(_args: Args) -> Exit {
     match page() {
         Ok(page) => {
             super::output::print(page);
@@ -32,7 +32,7 @@ pub fn run(_args: Args) -> Exit {
 
 /// The page: the top-level sections, then one subsection per command with its
 /// synopsis, description and options.
-pub fn page() -> std::io::Result<String> {
+pub(super) fn page() -> std::io::Result<String> {
     let mut cmd = super::Cli::command().disable_help_subcommand(true);
     cmd.build();
     let top = Man::new(cmd.clone());

@@ -10,7 +10,7 @@ use crate::units::ByteSize;
 /// (a CPU plan, a rehearsal of a GPU plan, or where no driver is found) the
 /// resident memory this process gained since `before`, taken just before the
 /// load: the plan covers the model, not deployctl's own code and runtime.
-pub fn report(plan: &Plan, on_cpu: bool, before: ByteSize) -> Vec<Row> {
+pub(super) fn report(plan: &Plan, on_cpu: bool, before: ByteSize) -> Vec<Row> {
     let me = std::process::id();
     if plan.strategy != Kind::Cpu && !on_cpu {
         if let Some(gpus) = measure::gpu_memory(&measure::family(me)) {
@@ -68,7 +68,7 @@ pub fn report(plan: &Plan, on_cpu: bool, before: ByteSize) -> Vec<Row> {
     }
 }
 
-pub fn table(rows: &[Row]) -> String {
+pub(super) fn table(rows: &[Row]) -> String {
     let mut out = String::from("planned vs measured after load:\n");
     for r in rows {
         let _ = write!(

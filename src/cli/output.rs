@@ -30,7 +30,7 @@ impl Color {
 /// Writes `text` to stdout, as `print!` does, but a reader that went away
 /// (`deployctl plan … | head`) ends the process quietly with exit 0: it had
 /// what it wanted. `print!` panics there, since Rust ignores SIGPIPE.
-pub fn print(text: impl std::fmt::Display) {
+pub(super) fn print(text: impl std::fmt::Display) {
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -59,7 +59,7 @@ pub(crate) use out;
 
 /// Writes human diagnostics to stderr, in order. Each is laid out (wrapped,
 /// its snippet cut) on every core: a tree of manifests can have thousands.
-pub fn eprint_human(diagnostics: &[Diagnostic], color: bool) {
+pub(super) fn eprint_human(diagnostics: &[Diagnostic], color: bool) {
     use rayon::prelude::*;
     let rendered: Vec<String> = diagnostics
         .par_iter()
@@ -72,7 +72,7 @@ pub fn eprint_human(diagnostics: &[Diagnostic], color: bool) {
 }
 
 /// `1 error`, `2 warnings`.
-pub fn count(n: usize, what: &str) -> String {
+pub(super) fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {

@@ -10,7 +10,7 @@ use crate::plan::{Bound, Capacity, Kind, Limit, Plan};
 use crate::units::ByteSize;
 
 /// `12.34 GiB`: fixed precision, so columns line up.
-pub fn gib(bytes: ByteSize) -> String {
+pub(super) fn gib(bytes: ByteSize) -> String {
     format!("{:.2} GiB", bytes.0 as f64 / (1u64 << 30) as f64)
 }
 
@@ -39,7 +39,7 @@ fn layers_text(runs: &[[u64; 2]]) -> String {
 }
 
 /// The per-GPU table.
-pub fn table(plan: &Plan) -> String {
+pub(super) fn table(plan: &Plan) -> String {
     let mut table = Table::new();
     table.load_style(NOTHING).set_header([
         "GPU",
@@ -110,7 +110,12 @@ pub fn table(plan: &Plan) -> String {
 }
 
 /// The whole human report. `header` says what was planned, from where.
-pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain: bool) -> String {
+pub(super) fn human(
+    plan: &Plan,
+    header: &[(String, String)],
+    launch: &Launch,
+    explain: bool,
+) -> String {
     let mut out = String::new();
     let width = header.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in header {
@@ -202,7 +207,7 @@ pub fn human(plan: &Plan, header: &[(String, String)], launch: &Launch, explain:
 }
 
 /// `max_seq_len     up to 23552 at max_batch_size 4 (GPU 1's KV cache)`.
-pub fn capacity_lines(capacity: &Capacity, plan: &Plan, indent: &str) -> String {
+pub(super) fn capacity_lines(capacity: &Capacity, plan: &Plan, indent: &str) -> String {
     let mut out = String::new();
     let mut line = |key: &str, bound: Option<Bound>, at: String| {
         let text = match bound {
@@ -225,7 +230,7 @@ pub fn capacity_lines(capacity: &Capacity, plan: &Plan, indent: &str) -> String 
 }
 
 /// `GPU 1's KV cache`, `the model's context length`.
-pub fn limit_text(limit: Limit) -> String {
+pub(super) fn limit_text(limit: Limit) -> String {
     match limit {
         Limit::Memory { gpu, term } => format!("bound by GPU {gpu}'s {}", term.name()),
         Limit::Ceiling { ceiling } => format!("all {ceiling} searched fit"),

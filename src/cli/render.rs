@@ -60,7 +60,7 @@ pub enum Target {
     Kubernetes,
 }
 
-pub fn run(args: Args, color: bool) -> Exit {
+pub(super) fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
         eprintln!("error: `{}` is not a file", args.manifest.display());
         return Exit::Usage;
@@ -130,7 +130,7 @@ pub fn run(args: Args, color: bool) -> Exit {
 
 /// Said on stderr when the manifest has an API key that a stock `mistralrs`
 /// launch cannot carry: that server would answer anyone.
-pub fn unauthenticated(manifest: &crate::manifest::Manifest) -> Option<&'static str> {
+pub(super) fn unauthenticated(manifest: &crate::manifest::Manifest) -> Option<&'static str> {
     manifest.server.api_key.is_some().then_some(
         "warning: this launch serves without authentication: the stock `mistralrs` binary takes no \
          API key, so `server.api_key` is not in it. Put it behind a proxy that checks \

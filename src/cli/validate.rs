@@ -15,7 +15,7 @@ use crate::app::{App, LiveGpus, tree};
 use crate::diagnostic::{display_path, render};
 use crate::manifest::Overrides;
 
-pub const AFTER_HELP: &str = "\
+pub(super) const AFTER_HELP: &str = "\
 Each manifest whose model shape is known (a local checkpoint, `model.config`, the Hugging Face
 cache or the built-in catalog) and whose hardware is known is also planned, so a budget that
 cannot fit fails here. The hardware is, first found: `--inventory`, `--gpus`, this machine's GPUs
@@ -65,7 +65,7 @@ pub struct Args {
 
 /// The JSON output of `validate --format json`. Stable: fields are only ever added.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Report {
+pub(super) struct Report {
     /// Version of this document's format.
     pub format_version: u32,
     /// Each manifest checked, in path order.
@@ -76,7 +76,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ManifestReport {
+pub(super) struct ManifestReport {
     pub path: String,
     /// The deployment name, when the manifest is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,7 +89,7 @@ pub struct ManifestReport {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Summary {
+pub(super) struct Summary {
     pub manifests: usize,
     pub valid: usize,
     pub invalid: usize,
@@ -97,7 +97,7 @@ pub struct Summary {
     pub warnings: usize,
 }
 
-pub fn run(args: Args, color: bool) -> Exit {
+pub(super) fn run(args: Args, color: bool) -> Exit {
     let live = if args.live {
         LiveGpus::Read
     } else {
@@ -202,6 +202,6 @@ pub fn run(args: Args, color: bool) -> Exit {
 }
 
 /// The JSON Schema of [`Report`], committed as `schemas/validate-output.schema.json`.
-pub fn report_schema_text() -> String {
+pub(super) fn report_schema_text() -> String {
     super::schema::output_schema_text::<Report>()
 }

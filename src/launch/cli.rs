@@ -143,7 +143,7 @@ pub(crate) mod tests {
 
     /// Reads a rendered launch back into a description: the command line holds
     /// every field the in-process builder gets, no more and no less.
-    pub fn parse(l: &Launch) -> Description {
+    pub(crate) fn parse(l: &Launch) -> Description {
         let args = &l.args;
         let value = |flag: &str| {
             args.iter()

@@ -298,7 +298,7 @@ pub(crate) mod tests {
     /// Reads a rendered config file back into a description, as far as the
     /// file holds it: the environment and the topology ranges travel beside
     /// it and come from `beside`.
-    pub fn parse(text: &str, beside: &Description) -> Description {
+    pub(crate) fn parse(text: &str, beside: &Description) -> Description {
         let CliConfig::Serve(c) = toml::from_str(text).expect("a valid mistral.rs config");
         assert_eq!(c.global.token_source.as_deref(), Some("none"));
         let [m] = <[ModelEntry; 1]>::try_from(c.models)

@@ -12,17 +12,17 @@ use crate::units::{ByteSize, DType, KvCacheDtype, Quantization};
 /// Headroom kept free on every GPU for the CUDA context, cuBLAS workspaces and
 /// allocator fragmentation that no planner term covers.
 pub const RESERVE: ByteSize = ByteSize::mib(512);
-pub const HOST: &str = "127.0.0.1";
-pub const PORT: u16 = 8080;
-pub const MAX_BATCH_SIZE: u32 = 1;
+pub(crate) const HOST: &str = "127.0.0.1";
+pub(crate) const PORT: u16 = 8080;
+pub(crate) const MAX_BATCH_SIZE: u32 = 1;
 /// Seconds of 503 on `/health` after a stop signal, before the listener closes.
-pub const DRAIN_SECONDS: u32 = 5;
+pub(crate) const DRAIN_SECONDS: u32 = 5;
 /// Seconds requests in flight then have before they are cut.
-pub const GRACE_SECONDS: u32 = 10;
+pub(crate) const GRACE_SECONDS: u32 = 10;
 /// Seconds one generation may take.
-pub const REQUEST_TIMEOUT_SECONDS: u32 = 600;
+pub(crate) const REQUEST_TIMEOUT_SECONDS: u32 = 600;
 
-pub fn raw_defaults() -> RawManifest {
+pub(crate) fn raw_defaults() -> RawManifest {
     RawManifest {
         version: None,
         name: None,

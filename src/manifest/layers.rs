@@ -16,7 +16,7 @@ use crate::diagnostic::{Code, Diagnostic, Place};
 pub const ENV_PREFIX: &str = "DEPLOYCTL_";
 
 /// Separator between table and key in an environment variable name.
-pub const ENV_SEPARATOR: &str = "__";
+pub(super) const ENV_SEPARATOR: &str = "__";
 
 const DEFAULT_TAG: &str = "default";
 const ENV_TAG: &str = "env";
@@ -47,7 +47,7 @@ impl LayerKind {
 }
 
 /// One layer: data and the metadata that names its origin.
-pub struct Layer {
+pub(super) struct Layer {
     metadata: Metadata,
     data: Dict,
 }
@@ -64,7 +64,7 @@ impl Provider for Layer {
 
 impl Layer {
     /// The built-in defaults: every key that has a fixed default.
-    pub fn defaults() -> Layer {
+    pub(super) fn defaults() -> Layer {
         // The same for every manifest: serialized once per run.
         static DEFAULTS: std::sync::LazyLock<Dict> = std::sync::LazyLock::new(|| {
             Value::serialize(super::defaults::raw_defaults())
@@ -81,7 +81,7 @@ impl Layer {
 
     /// A manifest file whose syntax is valid, without the keys in `invalid`.
     /// A file's layer, from its values as parsed (else from its text).
-    pub fn file(
+    pub(super) fn file(
         path: &std::path::Path,
         parsed: Option<Dict>,
         text: &str,
@@ -119,7 +119,7 @@ impl Layer {
 /// `DEPLOYCTL_DEVICES__EXPECT__COUNT` → `devices.expect.count`.
 /// Variables without a `__` (such as a `DEPLOYCTL_API_KEY` that a manifest
 /// references) are not overrides and are left alone.
-pub fn env_key(name: &str) -> Option<KeyPath> {
+pub(super) fn env_key(name: &str) -> Option<KeyPath> {
     let rest = name.strip_prefix(ENV_PREFIX)?;
     if !rest.contains(ENV_SEPARATOR) {
         return None;
@@ -141,7 +141,7 @@ pub fn env_name(path: &KeyPath) -> String {
 
 /// Builds the layer for one environment variable or `--set` flag, checking its
 /// key and value against the schema. Problems are reported at `place`.
-pub fn override_layer(
+pub(super) fn override_layer(
     schema: &Schema,
     path: &KeyPath,
     text: &str,
@@ -203,7 +203,7 @@ fn typed_value(schema: &Schema, path: &KeyPath, text: &str) -> toml::Value {
 }
 
 /// Parses a `--set table.key=value` flag into its key and value text.
-pub fn parse_set_flag(flag: &str) -> Result<(KeyPath, &str), String> {
+pub(super) fn parse_set_flag(flag: &str) -> Result<(KeyPath, &str), String> {
     let (key, value) = flag
         .split_once('=')
         .ok_or_else(|| "a `--set` flag needs the form `table.key=value`".to_owned())?;

@@ -154,7 +154,7 @@ impl Loader {
                 outcome.loaded = Some(Loaded { raw, provenance });
             }
             Err(errors) => {
-                for e in errors {
+                for e in *errors {
                     outcome.diagnostics.push(extract_error(&e, &provenance));
                 }
             }

@@ -54,11 +54,11 @@ impl Provenance {
     /// The merged layers as the wire model. Figment's own `extract` would
     /// merge every layer again; the kept merge is read instead, and figment
     /// is asked only when that fails, for errors that name their layer.
-    pub fn extract(&self) -> Result<RawManifest, figment::Error> {
-        match self.merged.as_ref().map(|v| v.deserialize::<RawManifest>()) {
-            Some(Ok(raw)) => Ok(raw),
-            _ => self.figment.extract(),
+    pub(crate) fn extract(&self) -> Result<RawManifest, Box<figment::Error>> {
+        if let Some(raw) = self.merged.as_ref().and_then(|v| v.deserialize().ok()) {
+            return Ok(raw);
         }
+        self.figment.extract().map_err(Box::new)
     }
 
     pub fn figment(&self) -> &Figment {

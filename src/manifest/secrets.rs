@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, Place};
 /// Where the secrets sit: per file, the lines of `server.api_key`'s value;
 /// and every string written under it, in files and overrides.
 #[derive(Debug, Default)]
-pub struct Secrets {
+pub(super) struct Secrets {
     lines: Vec<(PathBuf, Range<usize>)>,
     strings: Vec<String>,
 }
@@ -22,7 +22,7 @@ pub struct Secrets {
 const KEY: &str = "server.api_key";
 
 impl Secrets {
-    pub fn find(documents: &[Document], overrides: &Overrides) -> Secrets {
+    pub(super) fn find(documents: &[Document], overrides: &Overrides) -> Secrets {
         let mut secrets = Secrets::default();
         let key = KeyPath::parse(KEY);
         for doc in documents {
@@ -63,7 +63,7 @@ impl Secrets {
     /// Hides the source lines of any diagnostic whose snippet would show the
     /// secret's lines (miette prints a line of context each side), and
     /// replaces the secret's strings in every text.
-    pub fn redact(&self, diagnostics: &mut [Diagnostic]) {
+    pub(super) fn redact(&self, diagnostics: &mut [Diagnostic]) {
         for d in diagnostics {
             if let Place::Span { source, span } = &d.place {
                 let line = source.line_col(span.start).0;

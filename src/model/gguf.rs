@@ -174,7 +174,7 @@ impl Reader<'_> {
 /// first 2 MiB (a 50,000-token vocabulary and its merges), then four times as
 /// much until the header fits. Reading more up front costs more than parsing
 /// twice.
-pub fn read(path: &Path) -> Result<ModelShape, String> {
+pub(super) fn read(path: &Path) -> Result<ModelShape, String> {
     read_growing(path, 2 << 20)
 }
 
@@ -333,7 +333,12 @@ pub(crate) mod tests {
 
     /// Writes a GGUF file with the given metadata and tensors (name, dims as
     /// usual order, ggml type).
-    pub fn write(path: &Path, arch: &str, meta: &[(&str, u32)], tensors: &[(&str, &[u64], u32)]) {
+    pub(crate) fn write(
+        path: &Path,
+        arch: &str,
+        meta: &[(&str, u32)],
+        tensors: &[(&str, &[u64], u32)],
+    ) {
         write_with_vocabulary(path, arch, meta, tensors, 3);
     }
 

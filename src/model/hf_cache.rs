@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// The cache folder, from the given environment lookups.
-pub fn hub_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub(super) fn hub_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if let Some(dir) = var("HF_HUB_CACHE") {
         return Some(PathBuf::from(dir));
     }
@@ -17,7 +17,7 @@ pub fn hub_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
 }
 
 /// The snapshot folder of `id` at `revision` (a branch, tag or commit).
-pub fn snapshot(hub: &Path, id: &str, revision: &str) -> Option<PathBuf> {
+pub(super) fn snapshot(hub: &Path, id: &str, revision: &str) -> Option<PathBuf> {
     let repo = hub.join(format!("models--{}", id.replace('/', "--")));
     let commit = crate::files::read_text(&repo.join("refs").join(revision), 4096)
         .map(|c| c.trim().to_owned())

@@ -10,7 +10,7 @@ use super::tensors::{StoredDtype, Tensor};
 
 /// The weight files mistral.rs loads from a directory: `model.safetensors`,
 /// `model-00001-of-00004.safetensors`, `consolidated.safetensors`.
-pub fn shards(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(super) fn shards(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -27,7 +27,7 @@ pub fn shards(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Reads the tensor table of every shard. Errors name the shard.
-pub fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, String> {
+pub(super) fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, String> {
     let mut tensors = Vec::new();
     for shard in shards {
         let header = read_header(shard).map_err(|e| format!("{}: {e}", shard.display()))?;

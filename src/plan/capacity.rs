@@ -13,7 +13,7 @@ use super::scope::Scope;
 use super::strategy::place;
 
 /// The most sequences a capacity search tries.
-pub const MAX_BATCH: u64 = 1024;
+pub(super) const MAX_BATCH: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Capacity {

@@ -9,7 +9,7 @@ use crate::units::{ByteSize, DType, KvCacheDtype};
 
 /// One placement of the model on the devices.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Placement {
+pub(super) struct Placement {
     pub kind: Kind,
     /// Devices in pipeline order (or the tensor-parallel group), by index into the
     /// selected devices, with the layers each holds.
@@ -48,14 +48,14 @@ impl Kind {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stage {
+pub(super) struct Stage {
     pub device: usize,
     pub layers: Vec<u64>,
 }
 
 /// What a placement costs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
+pub(super) struct Evaluation {
     pub terms: Vec<Terms>,
     /// Host bytes for CPU layers (f32 weights and their KV cache).
     pub cpu: ByteSize,
@@ -67,18 +67,18 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    pub fn fits(&self) -> bool {
+    pub(super) fn fits(&self) -> bool {
         self.headroom.iter().all(|h| *h >= 0)
     }
 
     /// The smallest headroom of any device: the planner's objective.
-    pub fn min_headroom(&self) -> i128 {
+    pub(super) fn min_headroom(&self) -> i128 {
         self.headroom.iter().copied().min().unwrap_or(0)
     }
 }
 
 /// Everything that prices a placement.
-pub struct Pricing<'a> {
+pub(super) struct Pricing<'a> {
     pub shape: &'a ModelShape,
     pub weights: &'a WeightTable,
     /// In-situ quantization is on (it changes what tensor parallelism splits).
@@ -99,7 +99,7 @@ impl Pricing<'_> {
 
     /// The terms of one stage. The first stage of a pipeline (and every
     /// tensor-parallel rank) also holds embeddings, `lm_head` and the vision tower.
-    pub fn stage(&self, kind: Kind, layers: &[u64], first: bool) -> Terms {
+    pub(super) fn stage(&self, kind: Kind, layers: &[u64], first: bool) -> Terms {
         // Paged attention is a GPU feature; a CPU plan grows its cache.
         let cache = if kind == Kind::Cpu {
             Cache::Growing
@@ -166,7 +166,7 @@ impl Pricing<'_> {
         }
     }
 
-    pub fn evaluate(&self, placement: &Placement, devices: &[Device]) -> Evaluation {
+    pub(super) fn evaluate(&self, placement: &Placement, devices: &[Device]) -> Evaluation {
         let mut terms = Vec::new();
         let mut headroom = Vec::new();
         // mistral.rs turns paged attention off when any layer is on the CPU
@@ -219,18 +219,18 @@ impl Pricing<'_> {
     /// What a pipeline stage costs before its layers: overhead, the prefill
     /// activations of a stage that holds layers, and on the first stage the
     /// embeddings, `lm_head` and vision tower.
-    pub fn stage_base(&self, first: bool) -> u64 {
+    pub(super) fn stage_base(&self, first: bool) -> u64 {
         let with_one = self.stage(Kind::Pipeline, &[0], first).total().0;
         with_one - self.layer_cost(0)
     }
 
     /// Bytes one layer adds to a pipeline stage: its weights and KV cache.
-    pub fn layer_cost(&self, layer: usize) -> u64 {
+    pub(super) fn layer_cost(&self, layer: usize) -> u64 {
         self.weights.layer(layer) + self.layer_kv()
     }
 
     /// Bytes of one layer's KV cache on a pipeline stage (every layer alike).
-    pub fn layer_kv(&self) -> u64 {
+    pub(super) fn layer_kv(&self) -> u64 {
         memory::kv_per_layer(
             self.shape,
             &self.workload,
@@ -243,7 +243,7 @@ impl Pricing<'_> {
     }
 
     /// What each layer adds to a pipeline stage, in order.
-    pub fn layer_costs(&self) -> Vec<u64> {
+    pub(super) fn layer_costs(&self) -> Vec<u64> {
         let kv = self.layer_kv();
         (0..self.weights.sharded.len())
             .map(|l| self.weights.layer(l) + kv)
@@ -254,7 +254,7 @@ impl Pricing<'_> {
 /// Splits layers with `costs` into contiguous runs over devices with `room`
 /// bytes each, in proportion to the room, so uneven GPUs get uneven, fitting
 /// shares. Returns the layer count per device, or `None` if they do not fit.
-pub fn split(costs: &[u64], room: &[i128]) -> Option<Vec<usize>> {
+pub(super) fn split(costs: &[u64], room: &[i128]) -> Option<Vec<usize>> {
     let total: i128 = costs.iter().map(|c| i128::from(*c)).sum();
     let usable: i128 = room.iter().map(|r| (*r).max(0)).sum();
     if room.is_empty() || total > usable {

@@ -12,7 +12,7 @@ use crate::inventory::{Inventory, InventorySource, LinkKind};
 use crate::manifest::{self, Manifest};
 use crate::units::ByteSize;
 
-pub struct Context<'a> {
+pub(super) struct Context<'a> {
     pub manifest: &'a Manifest,
     pub inventory: &'a Inventory,
     /// What `CUDA_VISIBLE_DEVICES` shows this process, on a live machine.
@@ -20,7 +20,7 @@ pub struct Context<'a> {
     pub flash_attention: bool,
 }
 
-pub fn check(cx: &Context<'_>, devices: &[Device], plan: &Plan) -> Vec<Finding> {
+pub(super) fn check(cx: &Context<'_>, devices: &[Device], plan: &Plan) -> Vec<Finding> {
     let mut out = Vec::new();
     expectation(cx, &mut out);
     hidden(cx, &mut out);

@@ -26,7 +26,11 @@ pub(super) struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
-    pub fn new(input: &'a Input<'a>, prepared: &'a Prepared, cache: &'a WeightCache) -> Scope<'a> {
+    pub(super) fn new(
+        input: &'a Input<'a>,
+        prepared: &'a Prepared,
+        cache: &'a WeightCache,
+    ) -> Scope<'a> {
         Scope {
             input,
             devices: &prepared.devices,
@@ -41,7 +45,7 @@ impl<'a> Scope<'a> {
         }
     }
 
-    pub fn weights(&self, q: Quantization) -> Arc<WeightTable> {
+    pub(super) fn weights(&self, q: Quantization) -> Arc<WeightTable> {
         let shape = self.input.shape;
         if self.overrides.is_empty() {
             return self.cache.table(shape, self.dtype, q);
@@ -60,7 +64,11 @@ impl<'a> Scope<'a> {
         table
     }
 
-    pub fn pricing<'w>(&'w self, weights: &'w WeightTable, workload: Workload) -> Pricing<'w> {
+    pub(super) fn pricing<'w>(
+        &'w self,
+        weights: &'w WeightTable,
+        workload: Workload,
+    ) -> Pricing<'w> {
         Pricing {
             shape: self.input.shape,
             weights,

@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::metrics::Metrics;
 
-pub struct Admission {
+pub(super) struct Admission {
     places: Arc<Semaphore>,
     /// Sequences mistral.rs runs at once; admitted requests past them wait.
     running: i64,
@@ -21,7 +21,7 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(max_seqs: u32, metrics: Arc<Metrics>) -> Admission {
+    pub(super) fn new(max_seqs: u32, metrics: Arc<Metrics>) -> Admission {
         let running = max_seqs.max(1) as usize;
         Admission {
             places: Arc::new(Semaphore::new(running * 2)),
@@ -41,7 +41,7 @@ impl Admission {
 /// A request's place among those admitted, held until its response ends
 /// (the tracked body keeps it).
 #[derive(Clone)]
-pub struct Admitted(#[allow(dead_code)] Arc<Place>);
+pub(super) struct Admitted(#[allow(dead_code)] Arc<Place>);
 
 struct Place {
     _permit: OwnedSemaphorePermit,
@@ -54,7 +54,7 @@ impl Drop for Place {
     }
 }
 
-pub async fn admit(
+pub(super) async fn admit(
     State(admission): State<Arc<Admission>>,
     request: Request,
     next: Next,

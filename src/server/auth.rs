@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-pub async fn require_key(
+pub(super) async fn require_key(
     State(key): State<Arc<Option<String>>>,
     request: Request,
     next: Next,

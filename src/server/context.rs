@@ -24,7 +24,7 @@ const TEMPLATE_TOKENS: u64 = 256;
 const PER_MESSAGE_TOKENS: u64 = 16;
 
 /// The most tokens `request`'s prompt can be, from its text alone.
-pub fn prompt_bound(request: &Value) -> u64 {
+pub(super) fn prompt_bound(request: &Value) -> u64 {
     let bytes = |key: &str| {
         request.get(key).map_or(0, |v| {
             serde_json::to_string(v).map_or(0, |s| s.len() as u64)
@@ -43,7 +43,7 @@ pub fn prompt_bound(request: &Value) -> u64 {
 
 /// Checks `request` against the window of `max_seq_len` tokens, and sets
 /// `max_tokens` to what is left of it when the request names none.
-pub async fn fit(
+pub(super) async fn fit(
     engine: &Arc<MistralRs>,
     request: &mut Value,
     chat: bool,

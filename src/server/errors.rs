@@ -12,7 +12,7 @@ use axum::response::Response;
 /// Error bodies are short; a larger one is passed on as it is.
 const LIMIT: usize = 1 << 20;
 
-pub async fn shape(request: Request, next: Next) -> Response {
+pub(super) async fn shape(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

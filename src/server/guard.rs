@@ -32,9 +32,13 @@ pub struct Limits {
 
 /// The request's body, parsed once, for the handler after the guard.
 #[derive(Clone)]
-pub struct Parsed(pub Value);
+pub(super) struct Parsed(pub Value);
 
-pub async fn check(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+pub(super) async fn check(
+    State(limits): State<Arc<Limits>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let too_large = || {
         error(

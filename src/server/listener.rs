@@ -24,7 +24,7 @@ pub struct ConnectionLimits {
 /// Serves `app` on `listener` until `close` turns true, then stops accepting,
 /// lets each connection finish the request it is on, and returns when all
 /// are closed.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     close: watch::Receiver<bool>,
@@ -79,6 +79,6 @@ pub async fn serve(
 /// Resolves once `flag` is true (at once if it already is, or if its sender
 /// is gone). The borrow of the value ends before this returns, so callers'
 /// futures stay `Send`.
-pub async fn until_true(flag: &mut watch::Receiver<bool>) {
+pub(super) async fn until_true(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }

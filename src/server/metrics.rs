@@ -15,29 +15,29 @@ use prometheus_client::registry::{Registry, Unit};
 use super::phase::Phase;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteStatus {
+pub(super) struct RouteStatus {
     pub route: &'static str,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
+pub(super) struct RouteLabel {
     pub route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndLabel {
+pub(super) struct EndLabel {
     /// `client_closed`, `timed_out` or `cut_at_shutdown`.
     pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DeviceLabel {
+pub(super) struct DeviceLabel {
     pub device: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabel {
+pub(super) struct StateLabel {
     pub state: &'static str,
 }
 
@@ -49,7 +49,7 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 18))
 }
 
-pub struct Metrics {
+pub(super) struct Metrics {
     registry: Registry,
     pub requests: Family<RouteStatus, Counter>,
     pub ended_early: Family<EndLabel, Counter>,
@@ -69,7 +69,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(super) fn new() -> Metrics {
         let m = Metrics {
             registry: Registry::with_prefix("deployctl"),
             requests: Family::default(),
@@ -175,7 +175,7 @@ impl Metrics {
         m
     }
 
-    pub fn set_phase(&self, now: Phase) {
+    pub(super) fn set_phase(&self, now: Phase) {
         for phase in Phase::ALL {
             self.state
                 .get_or_create(&StateLabel {
@@ -186,7 +186,7 @@ impl Metrics {
     }
 
     /// Records one device's measurement, and its peak.
-    pub fn memory(&self, device: &str, planned: u64, measured: u64) {
+    pub(super) fn memory(&self, device: &str, planned: u64, measured: u64) {
         let label = DeviceLabel {
             device: device.to_owned(),
         };
@@ -202,7 +202,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

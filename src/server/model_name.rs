@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 /// The largest JSON response renamed; no completion comes near it.
 const LIMIT: usize = 64 << 20;
 
-pub async fn rename(State(name): State<Arc<str>>, request: Request, next: Next) -> Response {
+pub(super) async fn rename(State(name): State<Arc<str>>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let kind = response
         .headers()

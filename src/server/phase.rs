@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(super) enum Phase {
     /// Bound, the model not yet loaded: 503.
     Loading,
     Ready,
@@ -14,7 +14,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Phase::Loading => "loading",
             Phase::Ready => "ready",
@@ -22,15 +22,15 @@ impl Phase {
         }
     }
 
-    pub const ALL: [Phase; 3] = [Phase::Loading, Phase::Ready, Phase::Draining];
+    pub(super) const ALL: [Phase; 3] = [Phase::Loading, Phase::Ready, Phase::Draining];
 }
 
 /// The current phase, shared by every request.
 #[derive(Debug, Default)]
-pub struct CurrentPhase(AtomicU8);
+pub(super) struct CurrentPhase(AtomicU8);
 
 impl CurrentPhase {
-    pub fn get(&self) -> Phase {
+    pub(super) fn get(&self) -> Phase {
         match self.0.load(Ordering::Acquire) {
             0 => Phase::Loading,
             1 => Phase::Ready,
@@ -38,7 +38,7 @@ impl CurrentPhase {
         }
     }
 
-    pub fn set(&self, phase: Phase) {
+    pub(super) fn set(&self, phase: Phase) {
         let value = match phase {
             Phase::Loading => 0,
             Phase::Ready => 1,

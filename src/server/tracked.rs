@@ -25,7 +25,7 @@ use super::admission::Admitted;
 use super::metrics::{EndLabel, Metrics, RouteLabel, RouteStatus};
 
 /// What every exchange shares.
-pub struct Tracking {
+pub(super) struct Tracking {
     pub metrics: Arc<Metrics>,
     pub log: LogFormat,
     /// Turns true when the drain's grace is over: responses still running
@@ -68,7 +68,7 @@ fn request_id(request: &Request) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 
-pub async fn track(
+pub(super) async fn track(
     State(tracking): State<Arc<Tracking>>,
     request: Request,
     next: Next,

@@ -4,17 +4,17 @@ use crate::plan::{Bound, Capacity};
 use crate::review::{Change, DeviceChange, DeviceRow, Side};
 use crate::units::ByteSize;
 
-pub fn gib(bytes: u64) -> String {
+pub(super) fn gib(bytes: u64) -> String {
     super::super::plan_table::gib(ByteSize(bytes))
 }
 
-pub fn signed_gib(bytes: i64) -> String {
+pub(super) fn signed_gib(bytes: i64) -> String {
     let sign = if bytes < 0 { "−" } else { "+" };
     format!("{sign}{}", gib(bytes.unsigned_abs()))
 }
 
 /// `+1.20 GiB, +14.6 %`, or `±0` when nothing moved.
-pub fn change(d: &DeviceChange) -> String {
+pub(super) fn change(d: &DeviceChange) -> String {
     if d.total_change == 0 {
         return "±0".into();
     }
@@ -30,7 +30,7 @@ pub fn change(d: &DeviceChange) -> String {
 }
 
 /// `a → b`; `a` when both are the same, or only one side has it.
-pub fn before_after(before: Option<String>, after: Option<String>) -> String {
+pub(super) fn before_after(before: Option<String>, after: Option<String>) -> String {
     let dash = || "—".to_owned();
     match (before, after) {
         (Some(b), Some(a)) if a == b => a,
@@ -41,12 +41,12 @@ pub fn before_after(before: Option<String>, after: Option<String>) -> String {
 }
 
 /// One field of a GPU's row, before → after.
-pub fn term(d: &DeviceChange, field: impl Fn(&DeviceRow) -> String) -> String {
+pub(super) fn term(d: &DeviceChange, field: impl Fn(&DeviceRow) -> String) -> String {
     before_after(d.before.as_ref().map(&field), d.after.as_ref().map(&field))
 }
 
 /// One field of a side, before → after.
-pub fn field(c: &Change, get: impl Fn(&Side) -> Option<String>) -> String {
+pub(super) fn field(c: &Change, get: impl Fn(&Side) -> Option<String>) -> String {
     before_after(
         c.before.as_ref().and_then(&get),
         c.after.as_ref().and_then(&get),
@@ -54,7 +54,7 @@ pub fn field(c: &Change, get: impl Fn(&Side) -> Option<String>) -> String {
 }
 
 /// `fits`, `does not fit`, `invalid`.
-pub fn verdict(side: &Side) -> &'static str {
+pub(super) fn verdict(side: &Side) -> &'static str {
     if !side.valid {
         "invalid"
     } else if side.fits {
@@ -67,7 +67,7 @@ pub fn verdict(side: &Side) -> &'static str {
 }
 
 /// `53235 (GPU 0's KV cache)`.
-pub fn bound(b: Option<Bound>) -> String {
+pub(super) fn bound(b: Option<Bound>) -> String {
     match b {
         None => "none fits".into(),
         Some(b) => format!(
@@ -78,12 +78,12 @@ pub fn bound(b: Option<Bound>) -> String {
     }
 }
 
-pub fn capacity_of(side: &Side) -> Option<&Capacity> {
+pub(super) fn capacity_of(side: &Side) -> Option<&Capacity> {
     side.capacity.as_ref()
 }
 
 /// The tightest GPU's total, before → after, with the change.
-pub fn tightest(c: &Change) -> String {
+pub(super) fn tightest(c: &Change) -> String {
     let pick = |s: &Option<Side>| s.as_ref().and_then(|s| s.tightest().map(|d| d.gpu));
     let gpu = pick(&c.after).or_else(|| pick(&c.before));
     let Some(d) = c.devices.iter().find(|d| Some(d.gpu) == gpu) else {
@@ -98,7 +98,7 @@ pub fn tightest(c: &Change) -> String {
 }
 
 /// ` (chat-prod)`: the deployment's name, after its path; empty when invalid.
-pub fn name_suffix(c: &Change) -> String {
+pub(super) fn name_suffix(c: &Change) -> String {
     c.after
         .as_ref()
         .or(c.before.as_ref())

@@ -8,7 +8,7 @@ use super::cells::{self, before_after, field, gib, term};
 use super::text::short;
 use crate::review::Change;
 
-pub fn render(report: &Report) -> String {
+pub(super) fn render(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.summary;
     let _ = writeln!(

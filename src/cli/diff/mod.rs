@@ -23,7 +23,7 @@ use crate::manifest::Overrides;
 use crate::plan::Settings;
 use crate::review::{self, Change, Side, Totals};
 
-pub const AFTER_HELP: &str = "\
+pub(super) const AFTER_HELP: &str = "\
 Both sides are planned as `validate` plans them: against `--inventory` or `--gpus` when given,
 else each manifest's host (`hosts/HOST.toml`, as that side has it) or `[devices.expect]`; this
 machine's GPUs never count, and deployments on one host are planned together. The base is read from
@@ -91,7 +91,7 @@ fn parse_percent(text: &str) -> Result<f64, String> {
 
 /// The JSON output of `diff --format json`. Stable: fields are only ever added.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Report {
+pub(super) struct Report {
     /// Version of this document's format.
     pub format_version: u32,
     pub base: Base,
@@ -101,18 +101,18 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Base {
+pub(super) struct Base {
     /// The revision as named (`--base`), or the default branch it is the merge base with.
     pub name: String,
     pub commit: String,
 }
 
 /// The JSON Schema of [`Report`], committed as `schemas/diff-output.schema.json`.
-pub fn report_schema_text() -> String {
+pub(super) fn report_schema_text() -> String {
     super::schema::output_schema_text::<Report>()
 }
 
-pub fn run(args: Args) -> Exit {
+pub(super) fn run(args: Args) -> Exit {
     match review(&args) {
         Ok(report) => finish(&args, &report),
         Err(message) => {

@@ -6,7 +6,7 @@ use super::Report;
 use super::cells::{self, before_after, field, gib, term};
 use crate::review::{Change, Status};
 
-pub fn render(report: &Report) -> String {
+pub(super) fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -29,7 +29,7 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-pub fn short(commit: &str) -> &str {
+pub(super) fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 

@@ -26,7 +26,7 @@ use crate::manifest::{classify_source, normalize_path};
 use crate::model::Modality;
 use crate::units::{DType, Quantization};
 
-pub const AFTER_HELP: &str = "\
+pub(super) const AFTER_HELP: &str = "\
 The manifest is loaded and planned before it is written, exactly as `deployctl plan` would:
 the strategy `auto` picks is written out with the reason, and the alternatives are left in
 comments. If the model does not fit unquantized, the least lossy quantization that fits
@@ -66,7 +66,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> Exit {
+pub(super) fn run(args: Args) -> Exit {
     match init(&args) {
         Ok(code) => code,
         Err(fail) => {

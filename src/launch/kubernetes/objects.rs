@@ -39,7 +39,7 @@ const SHM_BYTES: u64 = 8 << 30;
 /// Host memory beyond the plan's: the runtime, tokenizer, buffers.
 const HOST_BASE: u64 = 4 << 30;
 
-pub struct Objects<'a> {
+pub(super) struct Objects<'a> {
     input: &'a Input<'a>,
     k8s: Kubernetes,
     name: String,
@@ -55,7 +55,7 @@ fn map<const N: usize>(entries: [(&str, String); N]) -> BTreeMap<String, String>
 }
 
 impl<'a> Objects<'a> {
-    pub fn new(input: &'a Input<'a>, digest: &str) -> Self {
+    pub(super) fn new(input: &'a Input<'a>, digest: &str) -> Self {
         let name = object_name(&input.manifest.name);
         Objects {
             k8s: input
@@ -97,7 +97,7 @@ impl<'a> Objects<'a> {
         }
     }
 
-    pub fn config_map(&self) -> ConfigMap {
+    pub(super) fn config_map(&self) -> ConfigMap {
         let mut data = map([("deploy.toml", self.input.manifest_text.to_owned())]);
         if let Some(config) = self.input.model_config {
             data.insert("model-config.json".into(), config.to_owned());
@@ -380,7 +380,7 @@ impl<'a> Objects<'a> {
         })
     }
 
-    pub fn deployment(&self) -> Deployment {
+    pub(super) fn deployment(&self) -> Deployment {
         let server = &self.input.manifest.server;
         let (volumes, volume_mounts) = self.volumes();
         let container = Container {
@@ -500,7 +500,7 @@ impl<'a> Objects<'a> {
         }
     }
 
-    pub fn service(&self) -> Service {
+    pub(super) fn service(&self) -> Service {
         let service_type = match self.k8s.service_type {
             ServiceType::ClusterIP => "ClusterIP",
             ServiceType::NodePort => "NodePort",
@@ -524,7 +524,7 @@ impl<'a> Objects<'a> {
         }
     }
 
-    pub fn disruption_budget(&self) -> Option<PodDisruptionBudget> {
+    pub(super) fn disruption_budget(&self) -> Option<PodDisruptionBudget> {
         self.k8s.disruption_budget.then(|| PodDisruptionBudget {
             metadata: self.meta(&self.name),
             spec: Some(PodDisruptionBudgetSpec {

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 
 /// Index of a node in [`Compiled::nodes`].
-pub type NodeId = usize;
+pub(super) type NodeId = usize;
 
 /// A TOML value's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
+pub(super) enum Kind {
     String,
     Integer,
     Float,
@@ -32,7 +32,7 @@ impl Kind {
         Kind::Table,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Kind::String => "a string",
             Kind::Integer => "an integer",
@@ -47,10 +47,10 @@ impl Kind {
 
 /// A set of kinds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Kinds(u8);
+pub(super) struct Kinds(u8);
 
 impl Kinds {
-    pub fn contains(self, kind: Kind) -> bool {
+    pub(super) fn contains(self, kind: Kind) -> bool {
         self.0 & (1 << kind as u8) != 0
     }
 
@@ -58,18 +58,18 @@ impl Kinds {
         self.0 |= 1 << kind as u8;
     }
 
-    pub fn iter(self) -> impl Iterator<Item = Kind> {
+    pub(super) fn iter(self) -> impl Iterator<Item = Kind> {
         Kind::ALL.into_iter().filter(move |k| self.contains(*k))
     }
 
-    pub fn only(self, kind: Kind) -> bool {
+    pub(super) fn only(self, kind: Kind) -> bool {
         self.0 == 1 << kind as u8
     }
 }
 
 /// One schema: what a value at this place may be.
 #[derive(Debug, Default)]
-pub struct Node {
+pub(super) struct Node {
     /// The kinds this node accepts, its alternatives' included.
     pub kinds: Kinds,
     /// When not empty, the value must be one of these.
@@ -93,7 +93,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn property(&self, name: &str) -> Option<NodeId> {
+    pub(super) fn property(&self, name: &str) -> Option<NodeId> {
         self.properties
             .iter()
             .find(|(k, _)| k == name)
@@ -102,7 +102,7 @@ impl Node {
 }
 
 #[derive(Debug)]
-pub struct Compiled {
+pub(super) struct Compiled {
     nodes: Vec<Node>,
     pub root: NodeId,
     /// Every (table, key) in the schema, for "`gpus` belongs in `[devices]`".
@@ -110,7 +110,7 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    pub fn new(schema: &Json) -> Compiled {
+    pub(super) fn new(schema: &Json) -> Compiled {
         let mut compiler = Compiler {
             schema,
             nodes: Vec::new(),
@@ -128,7 +128,7 @@ impl Compiled {
         compiled
     }
 
-    pub fn node(&self, id: NodeId) -> &Node {
+    pub(super) fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
     }
 

@@ -112,7 +112,7 @@ impl Schema {
 
 /// Checks a whole document. Returns the keys whose values are invalid, so the
 /// rest of the file can still be merged and checked.
-pub fn check(
+pub(super) fn check(
     schema: &Schema,
     table: &Spanned<DeTable<'_>>,
     source: &Arc<SourceText>,

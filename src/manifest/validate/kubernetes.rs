@@ -292,7 +292,7 @@ fn is_label_name(name: &str) -> bool {
 }
 
 /// `[prefix/]name`: the prefix a DNS subdomain, the name a label name.
-pub fn is_label_key(key: &str) -> bool {
+pub(super) fn is_label_key(key: &str) -> bool {
     match key.split_once('/') {
         Some((prefix, name)) => {
             (1..=253).contains(&prefix.len())
@@ -307,7 +307,7 @@ pub fn is_label_key(key: &str) -> bool {
     }
 }
 
-pub fn is_label_value(value: &str) -> bool {
+pub(super) fn is_label_value(value: &str) -> bool {
     value.is_empty() || is_label_name(value)
 }
 

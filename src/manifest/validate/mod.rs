@@ -26,7 +26,10 @@ use crate::diagnostic::{Code, Diagnostic, Place};
 /// than one machine holds.
 const MAX_LIST: usize = 1024;
 
-pub fn validate(raw: &RawManifest, provenance: &Provenance) -> (Option<Manifest>, Vec<Diagnostic>) {
+pub(super) fn validate(
+    raw: &RawManifest,
+    provenance: &Provenance,
+) -> (Option<Manifest>, Vec<Diagnostic>) {
     let mut checker = Checker {
         provenance,
         out: Vec::new(),

@@ -25,12 +25,12 @@ fn device_of(devices: &[Device], gpu: &manifest::Gpu) -> Option<usize> {
 }
 
 /// A manual map: per-layer devices and quantization, checked against the model.
-pub struct Manual {
+pub(crate) struct Manual {
     pub placement: Placement,
     pub quantization: BTreeMap<u64, Quantization>,
 }
 
-pub fn manual(
+pub(crate) fn manual(
     map: &LayerMap,
     shape: &ModelShape,
     devices: &[Device],

@@ -7,7 +7,7 @@ use deployctl::diagnostic::{Diagnostic, Place, render};
 use deployctl::manifest::{Loader, Outcome, Overrides};
 
 /// The `deployctl` binary Cargo built for these tests.
-pub fn deployctl_bin() -> &'static Path {
+pub(crate) fn deployctl_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_deployctl"))
 }
 
@@ -18,7 +18,7 @@ pub fn deployctl_bin() -> &'static Path {
 /// The folder is set even where a test names only absolute paths: a child
 /// otherwise inherits the process's working directory, which a `CwdGuard`
 /// on another thread may have moved.
-pub fn deployctl() -> Command {
+pub(crate) fn deployctl() -> Command {
     let mut cmd = Command::new(deployctl_bin());
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     scrub(&mut cmd);
@@ -55,7 +55,7 @@ const SCRUBBED_PREFIXES: &[&str] = &["DEPLOYCTL_", "GITHUB_"];
 /// Removes from `cmd`'s environment every variable of `SCRUBBED` and
 /// `SCRUBBED_PREFIXES`, so a developer's shell or a CI runner cannot change
 /// a test's outcome. A test that sets one of them does so afterwards.
-pub fn scrub(cmd: &mut Command) -> &mut Command {
+pub(crate) fn scrub(cmd: &mut Command) -> &mut Command {
     for name in SCRUBBED {
         cmd.env_remove(name);
     }
@@ -72,7 +72,7 @@ pub fn scrub(cmd: &mut Command) -> &mut Command {
 
 /// No Hugging Face cache: hub ids resolve from the built-in catalog on
 /// every machine (`HF_*` removed, `HOME` pointed nowhere).
-pub fn without_model_caches(cmd: &mut Command) -> &mut Command {
+pub(crate) fn without_model_caches(cmd: &mut Command) -> &mut Command {
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(|n| n.starts_with("HF_")) {
             cmd.env_remove(name);
@@ -83,7 +83,7 @@ pub fn without_model_caches(cmd: &mut Command) -> &mut Command {
 
 /// Runs `cmd`, which must exit 0, and returns what it printed on stdout. A
 /// failure shows the command and both of its outputs.
-pub fn stdout_of(cmd: &mut Command) -> String {
+pub(crate) fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -95,25 +95,25 @@ pub fn stdout_of(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// The worked examples users copy: `examples/` at the repository root.
-pub fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
 /// A fixture manifest and the header directives at its top:
 /// `# expect: CODE @ PLACE`, `# env: NAME=VALUE`, `# set: table.key=value`.
-pub struct Case {
+pub(crate) struct Case {
     pub path: PathBuf,
     pub expect: Vec<String>,
     pub overrides: Overrides,
 }
 
 impl Case {
-    pub fn read(path: &Path) -> Case {
+    pub(crate) fn read(path: &Path) -> Case {
         let text = std::fs::read_to_string(path).unwrap();
         let mut expect = Vec::new();
         let mut overrides = Overrides::default();
@@ -140,14 +140,14 @@ impl Case {
 
     /// Loads the case with paths relative to the fixtures folder, as a user would
     /// run it from there.
-    pub fn load(&self) -> Outcome {
+    pub(crate) fn load(&self) -> Outcome {
         let relative = self.path.strip_prefix(fixtures()).unwrap();
         let _cwd = CwdGuard::enter(&fixtures());
         Loader::new().load(relative, &self.overrides)
     }
 
     /// `CODE @ PLACE` for each diagnostic, in the fixture header's notation.
-    pub fn found(&self, outcome: &Outcome) -> Vec<String> {
+    pub(crate) fn found(&self, outcome: &Outcome) -> Vec<String> {
         let dir = self
             .path
             .parent()
@@ -184,7 +184,7 @@ fn place(d: &Diagnostic, dir: &Path, main: &Path) -> String {
 
 /// Every case under `folder`: `*.toml` files directly in it, and `deploy.toml`
 /// in its subfolders (cases made of several files).
-pub fn cases(folder: &str) -> Vec<Case> {
+pub(crate) fn cases(folder: &str) -> Vec<Case> {
     let root = fixtures().join(folder);
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(&root).unwrap() {
@@ -201,7 +201,7 @@ pub fn cases(folder: &str) -> Vec<Case> {
     paths.iter().map(|p| Case::read(p)).collect()
 }
 
-pub fn render_all(diagnostics: &[Diagnostic]) -> String {
+pub(crate) fn render_all(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()
         .map(|d| render::human(d, false))
@@ -212,13 +212,13 @@ pub fn render_all(diagnostics: &[Diagnostic]) -> String {
 /// Tests that change the working directory hold this lock, so they never race.
 static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-pub struct CwdGuard {
+pub(crate) struct CwdGuard {
     previous: PathBuf,
     _lock: std::sync::MutexGuard<'static, ()>,
 }
 
 impl CwdGuard {
-    pub fn enter(dir: &Path) -> CwdGuard {
+    pub(crate) fn enter(dir: &Path) -> CwdGuard {
         let lock = CWD.lock().unwrap_or_else(|e| e.into_inner());
         let previous = std::env::current_dir().unwrap();
         std::env::set_current_dir(dir).unwrap();
@@ -236,7 +236,7 @@ impl Drop for CwdGuard {
 }
 
 /// Each document of a YAML stream (`render --target kubernetes`), as JSON.
-pub fn yaml_documents(stream: &str) -> Vec<serde_json::Value> {
+pub(crate) fn yaml_documents(stream: &str) -> Vec<serde_json::Value> {
     stream
         .split("\n---\n")
         .map(|d| d.trim_start_matches("---\n"))

@@ -11,7 +11,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::{Value, json};
 
-pub const LAYERS: usize = 4;
+pub(crate) const LAYERS: usize = 4;
 const HIDDEN: usize = 256;
 const INTERMEDIATE: usize = 512;
 const HEADS: usize = 4;
@@ -23,8 +23,8 @@ const VOCAB: usize = 256 + SPECIALS.len();
 /// their weights (Mixtral: 4 layers × 8 experts × 3 × 256 × 1024 f32 =
 /// 96 MiB) dwarf the rest, so a plan that priced one dense MLP per layer
 /// would be off eightfold.
-pub const EXPERTS: usize = 8;
-pub const EXPERT_INTERMEDIATE: usize = 1024;
+pub(crate) const EXPERTS: usize = 8;
+pub(crate) const EXPERT_INTERMEDIATE: usize = 1024;
 
 /// DeepSeek V2's latent attention: the latent width and the head dims.
 const KV_LORA_RANK: usize = 128;
@@ -36,7 +36,7 @@ const V_HEAD: usize = QK_NOPE + QK_ROPE;
 
 /// Which architecture to write.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Arch {
+pub(crate) enum Arch {
     Llama,
     /// `MixtralForCausalLM`: every layer routes each token to 2 of 8 experts.
     Mixtral,
@@ -49,7 +49,7 @@ pub enum Arch {
 
 /// Writes config.json, tokenizer.json, tokenizer_config.json (with a ChatML
 /// template) and model.safetensors (f32) of a tiny `arch` model into `dir`.
-pub fn write_arch(dir: &Path, arch: Arch) {
+pub(crate) fn write_arch(dir: &Path, arch: Arch) {
     let head_dim = HIDDEN / HEADS;
     let mut config = json!({
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",

@@ -86,14 +86,14 @@ fn read_named(named: &Named) -> Result<Inventory, Box<Diagnostic>> {
             Box::new(Diagnostic::error(
                 Code::InvalidInventory,
                 Place::File(path.clone()),
-                e,
+                e.to_string(),
             ))
         }),
         Named::Spec(spec) => inventory::spec::parse(spec).map_err(|e| {
             Box::new(Diagnostic::error(
                 Code::InvalidInventory,
                 Place::Flag(format!("--gpus {spec}")),
-                e,
+                e.to_string(),
             ))
         }),
     }
@@ -114,7 +114,7 @@ fn read_live() -> Result<Option<Inventory>, Box<Diagnostic>> {
                 Box::new(Diagnostic::error(
                     Code::InvalidInventory,
                     Place::Env(LIVE_INVENTORY_ENV.into()),
-                    e,
+                    e.to_string(),
                 ))
             });
     }

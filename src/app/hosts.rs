@@ -5,41 +5,60 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::diagnostic::{Code, Diagnostic, Place, display_path};
+use crate::inventory::file::InventoryFileError;
 use crate::inventory::{self, Inventory, InventorySource};
 use crate::plan::machine;
 use crate::units::ByteSize;
 
-/// Host inventories read in this run, by file.
+/// Host inventories read in this run, by file; a file that does not read
+/// keeps its one error for every deployment that names it.
 #[derive(Default)]
-pub(super) struct Hosts(Mutex<HashMap<PathBuf, Result<Inventory, String>>>);
+pub(super) struct Hosts(Mutex<HashMap<PathBuf, Result<Inventory, Arc<InventoryFileError>>>>);
+
+/// Why a host has no inventory: none was found, or its file does not read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(super) enum HostError {
+    #[error("no `hosts/{host}.toml` beside this manifest or in a directory above it")]
+    NotFound { host: String },
+    #[error(transparent)]
+    Unreadable(Arc<InventoryFileError>),
+}
 
 impl Hosts {
     /// The inventory of `host` for the manifest at `manifest`, and its file;
     /// `Err` says what was looked for, or why the file does not read.
-    pub(super) fn find(&self, host: &str, manifest: &Path) -> Result<(Inventory, PathBuf), String> {
+    pub(super) fn find(
+        &self,
+        host: &str,
+        manifest: &Path,
+    ) -> Result<(Inventory, PathBuf), HostError> {
         let Some(path) = locate(host, manifest) else {
-            return Err(format!(
-                "no `hosts/{host}.toml` beside this manifest or in a directory above it"
-            ));
+            return Err(HostError::NotFound {
+                host: host.to_owned(),
+            });
         };
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let read = cache.entry(path.clone()).or_insert_with(|| {
-            inventory::file::read(&path).map(|mut i| {
-                let shown = std::env::current_dir()
-                    .ok()
-                    .and_then(|cwd| pathdiff::diff_paths(&path, cwd))
-                    .unwrap_or_else(|| path.clone());
-                i.source = InventorySource::Host {
-                    host: host.to_owned(),
-                    path: display_path(&shown),
-                };
-                i
-            })
+            inventory::file::read(&path)
+                .map(|mut i| {
+                    let shown = std::env::current_dir()
+                        .ok()
+                        .and_then(|cwd| pathdiff::diff_paths(&path, cwd))
+                        .unwrap_or_else(|| path.clone());
+                    i.source = InventorySource::Host {
+                        host: host.to_owned(),
+                        path: display_path(&shown),
+                    };
+                    i
+                })
+                .map_err(Arc::new)
         });
-        read.clone().map(|i| (i, path))
+        read.clone()
+            .map(|i| (i, path))
+            .map_err(HostError::Unreadable)
     }
 }
 

@@ -184,7 +184,7 @@ impl App {
                             }
                             Err(why) => {
                                 out.push(
-                                    Diagnostic::error(Code::HostUnknown, place("devices.expect.host"), why)
+                                    Diagnostic::error(Code::HostUnknown, place("devices.expect.host"), why.to_string())
                                         .label("no inventory for this host")
                                         .help(format!(
                                             "record one on the machine: `deployctl gpus --record hosts/{host}.toml`, and commit it"

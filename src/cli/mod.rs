@@ -8,11 +8,11 @@ pub mod exit;
 mod gpus;
 mod hardware;
 mod init;
-mod machine;
 mod man;
 #[cfg(feature = "serve")]
 mod measured;
 mod output;
+mod output_schema;
 pub mod plan;
 mod plan_table;
 mod render;

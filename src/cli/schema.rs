@@ -50,13 +50,3 @@ pub fn run(args: Args) -> Exit {
     out!("{}", args.which.committed().1);
     Exit::Ok
 }
-
-/// The draft-07 JSON Schema of an output document, pretty-printed with a
-/// trailing newline, as committed under `schemas/`.
-pub fn output_schema_text<T: schemars::JsonSchema>() -> String {
-    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
-    let schema = generator.into_root_schema_for::<T>();
-    let mut text = serde_json::to_string_pretty(&schema).expect("serializable");
-    text.push('\n');
-    text
-}

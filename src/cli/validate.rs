@@ -203,5 +203,5 @@ pub(super) fn run(args: Args, color: bool) -> Exit {
 
 /// The JSON Schema of [`Report`], committed as `schemas/validate-output.schema.json`.
 pub(super) fn report_schema_text() -> String {
-    super::schema::output_schema_text::<Report>()
+    super::output_schema::text::<Report>()
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::gpu::{Gpu, GpuProcess, Inventory, InventorySource, Link, LinkKind};
 use crate::diagnostic::display_path;
-use crate::units::{ByteSize, ComputeCapability, parse_size};
+use crate::units::{ByteSize, ComputeCapability, SizeError, parse_size};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,48 +62,93 @@ enum Size {
 }
 
 impl Size {
-    fn bytes(&self) -> Result<ByteSize, String> {
+    fn bytes(&self) -> Result<ByteSize, GpuEntryError> {
         match self {
             Size::Bytes(n) => Ok(ByteSize(*n)),
-            Size::Text(t) => parse_size(t).map_err(|e| format!("`{t}` {e}")),
+            Size::Text(t) => parse_size(t).map_err(|source| GpuEntryError::Size {
+                text: t.clone(),
+                source,
+            }),
         }
     }
 }
 
+/// Why an inventory file does not read. Errors say file, line and what is
+/// wrong; `shown` is the file as messages show it.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryFileError {
+    #[error("cannot read `{shown}`: {}", crate::diagnostic::io_reason(.source))]
+    Unreadable {
+        shown: String,
+        source: std::io::Error,
+    },
+    /// Not TOML, or not an inventory's keys: the parser's message.
+    #[error("{shown}:{line}: {message}")]
+    Syntax {
+        shown: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{shown} lists no `[[gpu]]`")]
+    NoGpus { shown: String },
+    /// What is wrong with the `[[gpu]]` of NVML index `index`.
+    #[error("{shown}: GPU {index}: {source}")]
+    Gpu {
+        shown: String,
+        index: u32,
+        source: GpuEntryError,
+    },
+    #[error("{shown}: a link names GPU {end}, which is not listed")]
+    LinkToUnlisted { shown: String, end: u32 },
+}
+
+/// What is wrong with one `[[gpu]]` of an inventory file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GpuEntryError {
+    #[error("`{text}` is not MAJOR.MINOR")]
+    Capability { text: String },
+    #[error("`{text}` {source}")]
+    Size { text: String, source: SizeError },
+    #[error("memory_used {used} exceeds memory_total {total}")]
+    UsedExceedsTotal { used: ByteSize, total: ByteSize },
+    #[error("index listed twice")]
+    DuplicateIndex,
+}
+
 /// Reads an inventory file. Errors say file, line and what is wrong.
-pub fn read(path: &Path) -> Result<Inventory, String> {
+pub fn read(path: &Path) -> Result<Inventory, InventoryFileError> {
     let shown = display_path(path);
-    let text = crate::files::read_text(path, crate::files::cap::INVENTORY).map_err(|e| {
-        format!(
-            "cannot read `{shown}`: {}",
-            crate::diagnostic::io_reason(&e)
-        )
+    let text = crate::files::read_text(path, crate::files::cap::INVENTORY).map_err(|source| {
+        InventoryFileError::Unreadable {
+            shown: shown.clone(),
+            source,
+        }
     })?;
-    let file: File = toml::from_str(&text).map_err(|e| {
-        let line = e
+    let file: File = toml::from_str(&text).map_err(|e| InventoryFileError::Syntax {
+        shown: shown.clone(),
+        line: e
             .span()
             .map(|s| text[..s.start].matches('\n').count() + 1)
-            .unwrap_or(1);
-        format!("{shown}:{line}: {}", e.message())
+            .unwrap_or(1),
+        message: e.message().to_owned(),
     })?;
     if file.gpu.is_empty() {
-        return Err(format!("{shown} lists no `[[gpu]]`"));
+        return Err(InventoryFileError::NoGpus { shown });
     }
     let mut gpus = Vec::new();
     for raw in file.gpu {
-        let at = |what: String| format!("{shown}: GPU {}: {what}", raw.index);
+        let at = |source: GpuEntryError| InventoryFileError::Gpu {
+            shown: shown.clone(),
+            index: raw.index,
+            source,
+        };
         let compute_capability = match &raw.compute_capability {
             Some(text) => {
-                let (major, minor) = text
-                    .split_once('.')
-                    .ok_or_else(|| at(format!("`{text}` is not MAJOR.MINOR")))?;
+                let not_capability = || at(GpuEntryError::Capability { text: text.clone() });
+                let (major, minor) = text.split_once('.').ok_or_else(not_capability)?;
                 Some(ComputeCapability {
-                    major: major
-                        .parse()
-                        .map_err(|_| at(format!("`{text}` is not MAJOR.MINOR")))?,
-                    minor: minor
-                        .parse()
-                        .map_err(|_| at(format!("`{text}` is not MAJOR.MINOR")))?,
+                    major: major.parse().map_err(|_| not_capability())?,
+                    minor: minor.parse().map_err(|_| not_capability())?,
                 })
             }
             None => None,
@@ -118,19 +163,17 @@ pub fn read(path: &Path) -> Result<Inventory, String> {
                     memory: p.memory.bytes().map_err(&at)?,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, InventoryFileError>>()?;
         let total = raw.memory_total.bytes().map_err(&at)?;
         let used = match &raw.memory_used {
             Some(size) => size.bytes().map_err(&at)?,
             None => ByteSize(processes.iter().map(|p| p.memory.0).sum()),
         };
         if used > total {
-            return Err(at(format!(
-                "memory_used {used} exceeds memory_total {total}"
-            )));
+            return Err(at(GpuEntryError::UsedExceedsTotal { used, total }));
         }
         if gpus.iter().any(|g: &Gpu| g.index == raw.index) {
-            return Err(at("index listed twice".into()));
+            return Err(at(GpuEntryError::DuplicateIndex));
         }
         gpus.push(Gpu {
             index: raw.index,
@@ -148,9 +191,7 @@ pub fn read(path: &Path) -> Result<Inventory, String> {
     for l in file.link {
         for end in [l.a, l.b] {
             if !gpus.iter().any(|g| g.index == end) {
-                return Err(format!(
-                    "{shown}: a link names GPU {end}, which is not listed"
-                ));
+                return Err(InventoryFileError::LinkToUnlisted { shown, end });
             }
         }
         links.push(Link {

@@ -5,25 +5,47 @@ use super::gpu::{Gpu, Inventory, InventorySource};
 use super::presets;
 use crate::units::{ComputeCapability, parse_size};
 
+/// Why a `--gpus` spec does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("`{spec}` has an empty entry; separate GPUs with single commas")]
+    EmptyEntry { spec: String },
+    /// Digits before the `x` that do not fit a count.
+    #[error("`{count}` is not a GPU count")]
+    Count { count: String },
+    #[error("`{item}`: a count must be between 1 and 64")]
+    CountOutOfRange { item: String },
+    #[error("`{text}` is not MAJOR.MINOR")]
+    Capability { text: String },
+    #[error(
+        "`{model}` is neither a known GPU nor a size; known GPUs: {}; or write a size such as `24GiB`",
+        presets::names().join(", ")
+    )]
+    UnknownModel { model: String },
+}
+
 /// Parses a spec into GPUs numbered from 0.
-pub fn parse(spec: &str) -> Result<Inventory, String> {
+pub fn parse(spec: &str) -> Result<Inventory, SpecError> {
     let mut gpus = Vec::new();
     for item in spec.split(',').map(str::trim) {
         if item.is_empty() {
-            return Err(format!(
-                "`{spec}` has an empty entry; separate GPUs with single commas"
-            ));
+            return Err(SpecError::EmptyEntry {
+                spec: spec.to_owned(),
+            });
         }
         let (count, model) = match item.split_once(['x', 'X']) {
             Some((n, rest)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => (
-                n.parse::<u32>()
-                    .map_err(|_| format!("`{n}` is not a GPU count"))?,
+                n.parse::<u32>().map_err(|_| SpecError::Count {
+                    count: n.to_owned(),
+                })?,
                 rest,
             ),
             _ => (1, item),
         };
         if count == 0 || count > 64 {
-            return Err(format!("`{item}`: a count must be between 1 and 64"));
+            return Err(SpecError::CountOutOfRange {
+                item: item.to_owned(),
+            });
         }
         let (model, capability) = match model.split_once('@') {
             Some((m, cc)) => (m, Some(parse_capability(cc)?)),
@@ -38,10 +60,9 @@ pub fn parse(spec: &str) -> Result<Inventory, String> {
             None => match parse_size(model) {
                 Ok(size) => (format!("{model} GPU"), size, capability),
                 Err(_) => {
-                    return Err(format!(
-                        "`{model}` is neither a known GPU nor a size; known GPUs: {}; or write a size such as `24GiB`",
-                        presets::names().join(", ")
-                    ));
+                    return Err(SpecError::UnknownModel {
+                        model: model.to_owned(),
+                    });
                 }
             },
         };
@@ -66,17 +87,14 @@ pub fn parse(spec: &str) -> Result<Inventory, String> {
     ))
 }
 
-fn parse_capability(text: &str) -> Result<ComputeCapability, String> {
-    let (major, minor) = text
-        .split_once('.')
-        .ok_or_else(|| format!("`{text}` is not MAJOR.MINOR"))?;
+fn parse_capability(text: &str) -> Result<ComputeCapability, SpecError> {
+    let invalid = || SpecError::Capability {
+        text: text.to_owned(),
+    };
+    let (major, minor) = text.split_once('.').ok_or_else(invalid)?;
     Ok(ComputeCapability {
-        major: major
-            .parse()
-            .map_err(|_| format!("`{text}` is not MAJOR.MINOR"))?,
-        minor: minor
-            .parse()
-            .map_err(|_| format!("`{text}` is not MAJOR.MINOR"))?,
+        major: major.parse().map_err(|_| invalid())?,
+        minor: minor.parse().map_err(|_| invalid())?,
     })
 }
 
@@ -101,7 +119,12 @@ mod tests {
             inv.gpus[0].compute_capability,
             Some(ComputeCapability { major: 7, minor: 5 })
         );
-        assert!(parse("4xB9000").unwrap_err().contains("known GPUs"));
+        assert!(
+            parse("4xB9000")
+                .unwrap_err()
+                .to_string()
+                .contains("known GPUs")
+        );
         assert!(parse("0xA100").is_err());
         assert!(parse("A100,,A100").is_err());
     }

@@ -67,15 +67,15 @@ pub fn parse(value: Option<&str>, gpus: &[Gpu]) -> Devices {
         }
         let found = resolve(entry, gpus);
         let found = match found {
-            Ok(v) if visible.contains(&v) => Err("repeats an earlier entry".to_owned()),
+            Ok(v) if visible.contains(&v) => Err(EntryError::Repeated),
             other => other,
         };
         match found {
             Ok(v) => visible.push(v),
-            Err(reason) => {
+            Err(e) => {
                 stopped = Some(Stop {
                     entry: entry.to_owned(),
-                    reason,
+                    reason: e.to_string(),
                 });
                 break;
             }
@@ -88,12 +88,27 @@ pub fn parse(value: Option<&str>, gpus: &[Gpu]) -> Devices {
     }
 }
 
-fn resolve(entry: &str, gpus: &[Gpu]) -> Result<Visible, String> {
+/// Why CUDA stops at an entry; the message follows the entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EntryError {
+    #[error("names no GPU (there is no GPU {0})")]
+    NoSuchIndex(u32),
+    #[error("matches no GPU's UUID")]
+    NoUuidMatch,
+    #[error("is a prefix of {0} GPUs' UUIDs")]
+    AmbiguousPrefix(usize),
+    #[error("is neither an index nor a GPU or MIG UUID")]
+    Unrecognized,
+    #[error("repeats an earlier entry")]
+    Repeated,
+}
+
+fn resolve(entry: &str, gpus: &[Gpu]) -> Result<Visible, EntryError> {
     if let Ok(n) = entry.parse::<u32>() {
         return if gpus.iter().any(|g| g.index == n) {
             Ok(Visible::Gpu { index: n })
         } else {
-            Err(format!("names no GPU (there is no GPU {n})"))
+            Err(EntryError::NoSuchIndex(n))
         };
     }
     if let Some(rest) = entry.strip_prefix("MIG-") {
@@ -118,11 +133,11 @@ fn resolve(entry: &str, gpus: &[Gpu]) -> Result<Visible, String> {
             .collect();
         return match matches.as_slice() {
             [one] => Ok(Visible::Gpu { index: one.index }),
-            [] => Err("matches no GPU's UUID".into()),
-            _ => Err(format!("is a prefix of {} GPUs' UUIDs", matches.len())),
+            [] => Err(EntryError::NoUuidMatch),
+            _ => Err(EntryError::AmbiguousPrefix(matches.len())),
         };
     }
-    Err("is neither an index nor a GPU or MIG UUID".into())
+    Err(EntryError::Unrecognized)
 }
 
 #[cfg(test)]

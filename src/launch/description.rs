@@ -129,20 +129,24 @@ impl Description {
     }
 }
 
+/// Why a launch cannot be rehearsed on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RehearsalError {
+    #[error(
+        "a tensor-parallel plan cannot be rehearsed on the CPU: mistral.rs splits its \
+         tensors over NCCL, which needs the GPUs"
+    )]
+    TensorParallel,
+}
+
 impl Description {
     /// The same launch with the host as every device: mistral.rs, given the CPU
     /// as its main device, still builds the plan's layer map (each entry lands
     /// on the CPU) and its topology, with the per-range quantization. So a
     /// machine without GPUs (CI) proves that mistral.rs accepts the launch.
-    pub fn rehearse_on_cpu(mut self) -> Result<Description, String> {
+    pub(crate) fn rehearse_on_cpu(mut self) -> Result<Description, RehearsalError> {
         match self.devices {
-            Devices::TensorParallel { .. } => {
-                return Err(
-                    "a tensor-parallel plan cannot be rehearsed on the CPU: mistral.rs splits its \
-                     tensors over NCCL, which needs the GPUs"
-                        .into(),
-                );
-            }
+            Devices::TensorParallel { .. } => return Err(RehearsalError::TensorParallel),
             Devices::Cpu => {}
             Devices::Layers { .. } | Devices::Topology { .. } => self.rehearsal = true,
         }

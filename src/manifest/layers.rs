@@ -46,6 +46,14 @@ impl LayerKind {
     }
 }
 
+/// Why a manifest file's layer could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ManifestTomlError {
+    /// The text is not TOML: the parser's message, without its excerpt.
+    #[error("{}", .0.message())]
+    Syntax(toml::de::Error),
+}
+
 /// One layer: data and the metadata that names its origin.
 pub(super) struct Layer {
     metadata: Metadata,
@@ -86,10 +94,10 @@ impl Layer {
         parsed: Option<Dict>,
         text: &str,
         invalid: &[KeyPath],
-    ) -> Result<Layer, String> {
+    ) -> Result<Layer, ManifestTomlError> {
         let mut data: Dict = match parsed {
             Some(data) => data,
-            None => toml::from_str(text).map_err(|e| e.message().to_owned())?,
+            None => toml::from_str(text).map_err(ManifestTomlError::Syntax)?,
         };
         for key in invalid {
             remove(&mut data, key);
@@ -202,14 +210,21 @@ fn typed_value(schema: &Schema, path: &KeyPath, text: &str) -> toml::Value {
     }
 }
 
+/// Why a `--set` flag is not `table.key=value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum SetFlagError {
+    #[error("a `--set` flag needs the form `table.key=value`")]
+    NoEquals,
+    #[error("a `--set` flag needs a key: `table.key=value`")]
+    NoKey,
+}
+
 /// Parses a `--set table.key=value` flag into its key and value text.
-pub(super) fn parse_set_flag(flag: &str) -> Result<(KeyPath, &str), String> {
-    let (key, value) = flag
-        .split_once('=')
-        .ok_or_else(|| "a `--set` flag needs the form `table.key=value`".to_owned())?;
+pub(super) fn parse_set_flag(flag: &str) -> Result<(KeyPath, &str), SetFlagError> {
+    let (key, value) = flag.split_once('=').ok_or(SetFlagError::NoEquals)?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err("a `--set` flag needs a key: `table.key=value`".to_owned());
+        return Err(SetFlagError::NoKey);
     }
     Ok((KeyPath::parse(key), value))
 }

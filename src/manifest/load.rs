@@ -10,6 +10,7 @@ use figment::Figment;
 use super::document::Document;
 use super::layers::{self, Layer, LayerKind};
 use super::normalize::normalize;
+use super::overrides::Overrides;
 use super::path::KeyPath;
 use super::provenance::Provenance;
 use super::secrets::Secrets;
@@ -18,26 +19,6 @@ use super::validate::validate;
 use super::validated::Manifest;
 use super::wire::RawManifest;
 use crate::diagnostic::{self, Code, Diagnostic, Place, SourceText, display_path, io_reason};
-
-/// Overrides that apply on top of the files.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    /// Environment variables; only `DEPLOYCTL_<TABLE>__<KEY>` ones are used.
-    pub env: Vec<(String, String)>,
-    /// `--set table.key=value` flags, in command-line order.
-    pub sets: Vec<String>,
-}
-
-impl Overrides {
-    /// The process environment's overrides, and the given flags.
-    pub fn from_process(sets: Vec<String>) -> Self {
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| layers::env_key(k).is_some())
-            .collect();
-        Overrides { env, sets }
-    }
-}
 
 /// A manifest that loaded: the merged TOML model and where each value came from.
 #[derive(Debug)]
@@ -279,11 +260,11 @@ impl Loader {
                         out,
                     ));
                 }
-                Err(message) => out.push(
+                Err(e) => out.push(
                     Diagnostic::error(
                         Code::InvalidValue,
                         Place::Flag(format!("--set {flag}")),
-                        message,
+                        e.to_string(),
                     )
                     .help("e.g. `--set server.port=9000`"),
                 ),

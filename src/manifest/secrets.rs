@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::document::Document;
 use super::layers;
-use super::load::Overrides;
+use super::overrides::Overrides;
 use super::path::KeyPath;
 use crate::diagnostic::{Diagnostic, Place};
 

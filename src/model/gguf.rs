@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::shape::{Modality, ModelShape, TextShape};
-use super::tensors::{StoredDtype, Tensor};
+use super::tensors::{StoredDtype, Tensor, TensorSizeError};
 
 /// A metadata value; arrays keep only their length (tokenizer vocabularies are large).
 #[derive(Debug, Clone, PartialEq)]
@@ -48,22 +48,72 @@ fn ggml_type(code: u32) -> Option<StoredDtype> {
     })
 }
 
+/// Most tokens a vocabulary may have.
+const MAX_VOCAB: u64 = 1 << 24;
+
+/// Why a GGUF file gives no model shape.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum GgufError {
+    #[error("{}", crate::diagnostic::io_reason(.0))]
+    Unreadable(#[source] std::io::Error),
+    #[error("the header runs past 256 MiB: not a GGUF header")]
+    TooLong,
+    #[error("truncated header")]
+    Truncated,
+    #[error("not a GGUF file (no GGUF magic)")]
+    NoMagic,
+    #[error("GGUF version {0} is not supported (2 and 3 are)")]
+    Version(u32),
+    #[error("implausible tensor or metadata count")]
+    ImplausibleCount,
+    #[error("a string of {0} bytes is not a GGUF header")]
+    LongString(u64),
+    #[error("a metadata string is not UTF-8")]
+    NotUtf8,
+    #[error("nested arrays are not supported")]
+    NestedArray,
+    #[error("unknown metadata type {0}")]
+    MetadataType(u32),
+    #[error("tensor `{name}` has {dims} dimensions")]
+    Dimensions { name: String, dims: u32 },
+    #[error("tensor `{name}` has unsupported ggml type {code}")]
+    TensorType { name: String, code: u32 },
+    #[error(transparent)]
+    Implausible(#[from] TensorSizeError),
+    #[error("`general.architecture` is missing")]
+    NoArchitecture,
+    #[error("`{arch}.{key}` is missing")]
+    Missing { arch: String, key: &'static str },
+    /// A shape number zero or past what any model has.
+    #[error("`{arch}.{key}` is {value}, not a model's (1 to {max})")]
+    OutOfRange {
+        arch: String,
+        key: &'static str,
+        value: u64,
+        max: u64,
+    },
+    #[error("the vocabulary size is missing")]
+    NoVocabulary,
+    #[error("the vocabulary has {tokens} tokens, not a model's (1 to {MAX_VOCAB})")]
+    Vocabulary { tokens: u64 },
+}
+
 /// Why a header could not be parsed from the bytes at hand.
 enum Failure {
     /// The bytes ended inside the header: read more, or the file is truncated.
     Short,
-    Invalid(String),
+    Invalid(GgufError),
 }
 
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Failure::Invalid(message)
+impl From<GgufError> for Failure {
+    fn from(e: GgufError) -> Self {
+        Failure::Invalid(e)
     }
 }
 
-impl From<&str> for Failure {
-    fn from(message: &str) -> Self {
-        Failure::Invalid(message.to_owned())
+impl From<TensorSizeError> for Failure {
+    fn from(e: TensorSizeError) -> Self {
+        Failure::Invalid(e.into())
     }
 }
 
@@ -104,10 +154,10 @@ impl Reader<'_> {
     fn string(&mut self) -> Result<String, Failure> {
         let len = self.u64()?;
         if len > 1 << 24 {
-            return Err(format!("a string of {len} bytes is not a GGUF header").into());
+            return Err(GgufError::LongString(len).into());
         }
         let bytes = self.take(len)?.to_vec();
-        String::from_utf8(bytes).map_err(|_| "a metadata string is not UTF-8".into())
+        String::from_utf8(bytes).map_err(|_| GgufError::NotUtf8.into())
     }
 
     /// Skips an array of strings with plain arithmetic: vocabularies and merge
@@ -124,7 +174,7 @@ impl Reader<'_> {
             len.copy_from_slice(&data[pos..pos + 8]);
             let len = u64::from_le_bytes(len);
             if len > 1 << 24 {
-                return Err(format!("a string of {len} bytes is not a GGUF header").into());
+                return Err(GgufError::LongString(len).into());
             }
             pos += 8;
             if len as usize > data.len() - pos {
@@ -156,7 +206,7 @@ impl Reader<'_> {
                 }
                 for _ in 0..count {
                     match item {
-                        9 => return Err("nested arrays are not supported".into()),
+                        9 => return Err(GgufError::NestedArray.into()),
                         _ => drop(self.value(item)?),
                     }
                 }
@@ -165,7 +215,7 @@ impl Reader<'_> {
             10 => Value::Uint(self.u64()?),
             11 => Value::Int(i64::from_le_bytes(self.bytes()?)),
             12 => Value::Float(f64::from_le_bytes(self.bytes()?)),
-            other => return Err(format!("unknown metadata type {other}").into()),
+            other => return Err(GgufError::MetadataType(other).into()),
         })
     }
 }
@@ -174,29 +224,29 @@ impl Reader<'_> {
 /// first 2 MiB (a 50,000-token vocabulary and its merges), then four times as
 /// much until the header fits. Reading more up front costs more than parsing
 /// twice.
-pub(super) fn read(path: &Path) -> Result<ModelShape, String> {
+pub(super) fn read(path: &Path) -> Result<ModelShape, GgufError> {
     read_growing(path, 2 << 20)
 }
 
-fn read_growing(path: &Path, first: u64) -> Result<ModelShape, String> {
+fn read_growing(path: &Path, first: u64) -> Result<ModelShape, GgufError> {
     /// No real header comes near this; a corrupt length must not read 40 GB.
     const LIMIT: u64 = 1 << 28;
-    let file = crate::files::open(path).map_err(|e| crate::diagnostic::io_reason(&e))?;
+    let file = crate::files::open(path).map_err(GgufError::Unreadable)?;
     let mut prefix = Vec::new();
     let mut want = first;
     loop {
         (&file)
             .take(want - prefix.len() as u64)
             .read_to_end(&mut prefix)
-            .map_err(|e| crate::diagnostic::io_reason(&e))?;
+            .map_err(GgufError::Unreadable)?;
         match parse(&prefix) {
             Ok(shape) => return Ok(shape),
             Err(Failure::Short) if prefix.len() as u64 == want && want < LIMIT => want *= 4,
             Err(Failure::Short) if prefix.len() as u64 == want => {
-                return Err("the header runs past 256 MiB: not a GGUF header".into());
+                return Err(GgufError::TooLong);
             }
-            Err(Failure::Short) => return Err("truncated header".into()),
-            Err(Failure::Invalid(message)) => return Err(message),
+            Err(Failure::Short) => return Err(GgufError::Truncated),
+            Err(Failure::Invalid(e)) => return Err(e),
         }
     }
 }
@@ -205,16 +255,16 @@ fn read_growing(path: &Path, first: u64) -> Result<ModelShape, String> {
 fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
     let mut r = Reader { data, pos: 0 };
     if &r.bytes::<4>()? != b"GGUF" {
-        return Err("not a GGUF file (no GGUF magic)".into());
+        return Err(GgufError::NoMagic.into());
     }
     let version = r.u32()?;
     if !(2..=3).contains(&version) {
-        return Err(format!("GGUF version {version} is not supported (2 and 3 are)").into());
+        return Err(GgufError::Version(version).into());
     }
     let tensor_count = r.u64()?;
     let kv_count = r.u64()?;
     if tensor_count > 1 << 20 || kv_count > 1 << 20 {
-        return Err("implausible tensor or metadata count".into());
+        return Err(GgufError::ImplausibleCount.into());
     }
     let mut meta = BTreeMap::new();
     for _ in 0..kv_count {
@@ -227,7 +277,7 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
         let name = r.string()?;
         let n_dims = r.u32()?;
         if n_dims > 8 {
-            return Err(format!("tensor `{name}` has {n_dims} dimensions").into());
+            return Err(GgufError::Dimensions { name, dims: n_dims }.into());
         }
         // GGUF lists dimensions innermost first; reverse to the usual order.
         let mut dims = (0..n_dims)
@@ -235,8 +285,10 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
             .collect::<Result<Vec<_>, _>>()?;
         dims.reverse();
         let code = r.u32()?;
-        let dtype = ggml_type(code)
-            .ok_or_else(|| format!("tensor `{name}` has unsupported ggml type {code}"))?;
+        let dtype = ggml_type(code).ok_or_else(|| GgufError::TensorType {
+            name: name.clone(),
+            code,
+        })?;
         let _offset = r.u64()?;
         tensors.push(Tensor::new(name, dims, dtype));
     }
@@ -244,7 +296,7 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
     super::tensors::check_plausible(&tensors)?;
     let arch = match meta.get("general.architecture") {
         Some(Value::Text(a)) => a.clone(),
-        _ => return Err("`general.architecture` is missing".into()),
+        _ => return Err(GgufError::NoArchitecture.into()),
     };
     let uint = |key: &str| match meta.get(&format!("{arch}.{key}")) {
         Some(Value::Uint(n)) => Some(*n),
@@ -253,15 +305,24 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
     };
     // Every shape number in range: zero layers or heads pass the header but
     // panic mistral.rs at load, and huge ones overflow every sum after.
-    let need = |key: &str| -> Result<u64, Failure> {
-        let n = uint(key).ok_or_else(|| format!("`{arch}.{key}` is missing"))?;
+    let need = |key: &'static str| -> Result<u64, Failure> {
+        let n = uint(key).ok_or_else(|| GgufError::Missing {
+            arch: arch.clone(),
+            key,
+        })?;
         let max = match key {
             "block_count" => 10_000,
             "context_length" => 1 << 32,
             _ => 1 << 24,
         };
         if n == 0 || n > max {
-            return Err(format!("`{arch}.{key}` is {n}, not a model's (1 to {max})").into());
+            return Err(GgufError::OutOfRange {
+                arch: arch.clone(),
+                key,
+                value: n,
+                max,
+            }
+            .into());
         }
         Ok(n)
     };
@@ -278,13 +339,9 @@ fn parse(data: &[u8]) -> Result<ModelShape, Failure> {
                 .find(|t| t.name == "token_embd.weight")
                 .map(|t| t.dims[0])
         })
-        .ok_or("the vocabulary size is missing")?;
-    if vocab == 0 || vocab > 1 << 24 {
-        return Err(format!(
-            "the vocabulary has {vocab} tokens, not a model's (1 to {})",
-            1 << 24
-        )
-        .into());
+        .ok_or(GgufError::NoVocabulary)?;
+    if vocab == 0 || vocab > MAX_VOCAB {
+        return Err(GgufError::Vocabulary { tokens: vocab }.into());
     }
     let architecture = super::architectures::gguf_class(&arch)
         .map(str::to_owned)
@@ -433,14 +490,14 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.gguf");
         std::fs::write(&path, b"PK\x03\x04 not a gguf").unwrap();
-        assert!(read(&path).unwrap_err().contains("magic"));
+        assert!(read(&path).unwrap_err().to_string().contains("magic"));
         std::fs::write(&path, b"GGUF\x03\x00\x00\x00\x01").unwrap();
-        assert!(read(&path).unwrap_err().contains("truncated"));
+        assert!(read(&path).unwrap_err().to_string().contains("truncated"));
         // Cut inside the last string of the vocabulary, which is skipped, not read.
         write(&path, "llama", &[], &[]);
         let whole = std::fs::read(&path).unwrap();
         std::fs::write(&path, &whole[..whole.len() - 1]).unwrap();
-        assert_eq!(read(&path).unwrap_err(), "truncated header");
+        assert_eq!(read(&path).unwrap_err().to_string(), "truncated header");
     }
 
     #[test]
@@ -463,7 +520,7 @@ pub(crate) mod tests {
         let whole = std::fs::read(&path).unwrap();
         std::fs::write(&path, &whole[..whole.len() - 8]).unwrap();
         assert_eq!(
-            read_growing(&path, 1 << 10).unwrap_err(),
+            read_growing(&path, 1 << 10).unwrap_err().to_string(),
             "truncated header"
         );
     }
@@ -490,7 +547,7 @@ pub(crate) mod tests {
             meta.retain(|(k, _)| *k != key);
             meta.push((key, value));
             write(&path, "llama", &meta, &[("token_embd.weight", &[3, 32], 8)]);
-            let err = read(&path).unwrap_err();
+            let err = read(&path).unwrap_err().to_string();
             assert!(
                 err.contains(key) && err.contains("not a model's"),
                 "{key}: {err}"

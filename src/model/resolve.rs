@@ -163,9 +163,9 @@ fn find(model: &Model, var: &dyn Fn(&str) -> Option<String>) -> Result<Resolved,
         ModelSource::Gguf { path } => {
             if path.is_file() {
                 let origin = ShapeOrigin::Gguf { path: path.clone() };
-                let shape = super::gguf::read(path).map_err(|reason| ResolveError::Invalid {
+                let shape = super::gguf::read(path).map_err(|e| ResolveError::Invalid {
                     origin: origin.to_string(),
-                    reason,
+                    reason: e.to_string(),
                 })?;
                 if architectures::find(&shape.architecture).is_none() {
                     return Err(ResolveError::Unsupported {
@@ -284,11 +284,10 @@ fn from_directory(
     })?;
     let mut resolved = from_config_file(&config_path, origin(shards.len()))?;
     if !shards.is_empty() {
-        let tensors =
-            safetensors::read_tensors(&shards).map_err(|reason| ResolveError::Invalid {
-                origin: dir.display().to_string(),
-                reason,
-            })?;
+        let tensors = safetensors::read_tensors(&shards).map_err(|e| ResolveError::Invalid {
+            origin: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
         resolved.shape.tensors = tensors;
         resolved.shape.exact_tensors = true;
     }

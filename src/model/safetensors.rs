@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::Metadata;
 
-use super::tensors::{StoredDtype, Tensor};
+use super::tensors::{StoredDtype, Tensor, TensorSizeError};
 
 /// The weight files mistral.rs loads from a directory: `model.safetensors`,
 /// `model-00001-of-00004.safetensors`, `consolidated.safetensors`.
@@ -26,15 +26,39 @@ pub(super) fn shards(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(shards)
 }
 
+/// Why the shards' tensor table could not be read. Errors name the shard.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SafetensorsError {
+    #[error("{}: {source}", .shard.display())]
+    Unreadable {
+        shard: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a safetensors header ({source})", .shard.display())]
+    NotAHeader {
+        shard: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Implausible(#[from] TensorSizeError),
+}
+
 /// Reads the tensor table of every shard. Errors name the shard.
-pub(super) fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, String> {
+pub(super) fn read_tensors(shards: &[PathBuf]) -> Result<Vec<Tensor>, SafetensorsError> {
     let mut tensors = Vec::new();
     for shard in shards {
-        let header = read_header(shard).map_err(|e| format!("{}: {e}", shard.display()))?;
+        let header = read_header(shard).map_err(|source| SafetensorsError::Unreadable {
+            shard: shard.clone(),
+            source,
+        })?;
         // Only the header was read, so deserialize it directly: `read_metadata`
         // would insist on the data that follows it.
-        let metadata: Metadata = serde_json::from_slice(&header[8..])
-            .map_err(|e| format!("{}: not a safetensors header ({e})", shard.display()))?;
+        let metadata: Metadata = serde_json::from_slice(&header[8..]).map_err(|source| {
+            SafetensorsError::NotAHeader {
+                shard: shard.clone(),
+                source,
+            }
+        })?;
         let mut names: Vec<_> = metadata.tensors().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, info) in names {

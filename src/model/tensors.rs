@@ -147,24 +147,40 @@ pub fn part_of(name: &str) -> Part {
     }
 }
 
+/// Why a header's tensors cannot be a model's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TensorSizeError {
+    /// One tensor past `Tensor::MAX_BYTES`.
+    #[error(
+        "tensor `{name}` of shape {dims:?} would be {bytes} bytes: no model's tensor is that large"
+    )]
+    TensorTooLarge {
+        name: String,
+        dims: Vec<u64>,
+        bytes: u64,
+    },
+    /// All of them past a PiB.
+    #[error("the tensors come to {bytes} bytes, more than a PiB: no model is that large")]
+    TotalTooLarge { bytes: u64 },
+}
+
 /// Refuses tensors a header cannot truly hold: one past `Tensor::MAX_BYTES`,
 /// or more than 2^50 bytes (a PiB) in all. Every sum the planner makes over
 /// what passes stays far inside `u64`.
-pub fn check_plausible(tensors: &[Tensor]) -> Result<(), String> {
+pub(crate) fn check_plausible(tensors: &[Tensor]) -> Result<(), TensorSizeError> {
     let mut total: u64 = 0;
     for t in tensors {
         if t.bytes > Tensor::MAX_BYTES {
-            return Err(format!(
-                "tensor `{}` of shape {:?} would be {} bytes: no model's tensor is that large",
-                t.name, t.dims, t.bytes
-            ));
+            return Err(TensorSizeError::TensorTooLarge {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                bytes: t.bytes,
+            });
         }
         total = total.saturating_add(t.bytes);
     }
     if total > 1 << 50 {
-        return Err(format!(
-            "the tensors come to {total} bytes, more than a PiB: no model is that large"
-        ));
+        return Err(TensorSizeError::TotalTooLarge { bytes: total });
     }
     Ok(())
 }

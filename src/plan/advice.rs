@@ -3,7 +3,8 @@
 
 use super::memory::{self, Workload};
 use super::scope::Scope;
-use super::strategy::{self, place};
+use super::solve::fits_with;
+use super::strategy;
 use super::{Input, prepare, workload};
 use crate::units::Quantization;
 
@@ -54,17 +55,6 @@ pub fn advise(input: &Input<'_>) -> Option<Advice> {
     let scope = Scope::new(input, &prepared, cache);
     let w = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
     Some(search(&scope, w))
-}
-
-/// Whether the manifest's strategy fits with quantization `q` and `workload`.
-pub(super) fn fits_with(scope: &Scope<'_>, q: Quantization, workload: Workload) -> bool {
-    let weights = scope.weights(q);
-    let pricing = scope.pricing(&weights, workload);
-    let Some((placement, _)) = place(scope, &pricing, &mut Vec::new(), &mut Vec::new()) else {
-        return false;
-    };
-    pricing.evaluate(&placement, scope.devices).fits()
-        && (placement.cpu_layers.is_empty() || scope.input.manifest.devices.cpu_offload)
 }
 
 /// The largest `max_seq_len` with which the plan fits, by bisection.

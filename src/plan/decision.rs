@@ -3,8 +3,8 @@
 
 use std::fmt;
 
+use super::candidate::Arrangement;
 use super::capacity::{Bound, Limit};
-use super::strategy::Arrangement;
 use crate::units::DType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! (`preflight`).
 
 mod advice;
+mod candidate;
 mod capacity;
 mod checks;
 mod decision;
@@ -23,11 +24,13 @@ mod preflight;
 mod ranges;
 mod record;
 mod scope;
+mod solve;
 pub mod strategy;
 mod text;
 mod workload;
 
 pub use advice::{Advice, advise};
+pub use candidate::{Arrangement, CandidateReport, Lost};
 pub use capacity::{Bound, Capacity, Limit, Term};
 pub use decision::{Decision, DtypeReason, Figure};
 pub use devices::{Device, LimitedBy};
@@ -35,10 +38,7 @@ pub use finding::Finding;
 pub use memory::{Settings, Terms};
 pub use placement::Kind;
 pub use ranges::range_texts;
-pub use record::{
-    CandidateReport, Comparison, CpuPlan, DevicePlan, Outcome, Plan, Source, TermSources,
-};
-pub use strategy::{Arrangement, Lost};
+pub use record::{Comparison, CpuPlan, DevicePlan, Outcome, Plan, Source, TermSources};
 
 use self::scope::Scope;
 use crate::diagnostic::Code;
@@ -137,7 +137,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         .into_iter()
         .map(|(mut report, p)| {
             if input.settings.capacity {
-                report.capacity = Some(capacity::of_placement(&scope, &p, workload, context));
+                report.capacity = Some(solve::of_placement(&scope, &p, workload, context));
             }
             report
         })
@@ -145,7 +145,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
     let capacity = input
         .settings
         .capacity
-        .then(|| capacity::of_placement(&scope, &placement, workload, context));
+        .then(|| solve::of_placement(&scope, &placement, workload, context));
     let evaluation = pricing.evaluate(&placement, devices);
     if placement.kind == Kind::Cpu || !placement.cpu_layers.is_empty() {
         if let Some(why) = crate::model::rules::cpu_blocker(shape) {

@@ -4,12 +4,12 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::candidate::CandidateReport;
 use super::capacity::Capacity;
 use super::decision::Decision;
 use super::devices::LimitedBy;
 use super::finding::Finding;
 use super::placement::Kind;
-use super::strategy::{Arrangement, Lost};
 use crate::model::ModelShape;
 use crate::model::architectures::Layout;
 use crate::units::{ByteSize, DType, KvCacheDtype, Quantization};
@@ -140,23 +140,6 @@ pub struct CpuPlan {
     /// Of `bytes`, what mistral.rs allocates only as requests need it: the KV
     /// cache (the CPU has no paged attention) and the activations.
     pub on_demand: ByteSize,
-}
-
-/// One candidate `auto` weighed.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct CandidateReport {
-    #[serde(serialize_with = "super::text::display")]
-    #[schemars(with = "String")]
-    pub description: Arrangement,
-    pub fits: bool,
-    pub chosen: bool,
-    /// Why it lost; empty for the winner.
-    #[serde(serialize_with = "super::text::display_or_empty")]
-    #[schemars(with = "String")]
-    pub reason: Option<Lost>,
-    /// Its capacity with its layout held, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<Capacity>,
 }
 
 impl TermSources {

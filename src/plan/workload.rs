@@ -1,11 +1,11 @@
 //! The workload a plan serves: the manifest's figures, and its `"auto"` ones
 //! solved over the priced devices.
 
-use super::capacity;
 use super::decision::{Decision, Figure};
 use super::finding::Finding;
 use super::memory::Workload;
 use super::scope::Scope;
+use super::solve;
 use crate::diagnostic::Code;
 use crate::manifest::{Amount, Manifest};
 use crate::model::{Modality, ModelShape};
@@ -24,7 +24,7 @@ pub(super) fn solve_auto(
     let context = scope.input.shape.text.max_position_embeddings;
     if let Some(Amount::Auto { max }) = m.workload.max_seq_len {
         let ceiling = max.unwrap_or(context);
-        let bound = capacity::solve(scope, None, w, capacity::Vary::SeqLen, ceiling);
+        let bound = solve::solve(scope, None, w, solve::Vary::SeqLen, ceiling);
         w.seq_len = bound.map_or(1, |b| b.value);
         decisions.push(Decision::Solved {
             figure: Figure::SeqLen,
@@ -33,8 +33,8 @@ pub(super) fn solve_auto(
         });
     }
     if let Amount::Auto { max } = m.workload.max_batch_size {
-        let ceiling = max.unwrap_or(capacity::MAX_BATCH);
-        let bound = capacity::solve(scope, None, w, capacity::Vary::Batch, ceiling);
+        let ceiling = max.unwrap_or(solve::MAX_BATCH);
+        let bound = solve::solve(scope, None, w, solve::Vary::Batch, ceiling);
         w.batch = bound.map_or(1, |b| b.value);
         decisions.push(Decision::Solved {
             figure: Figure::Batch,

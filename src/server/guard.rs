@@ -73,8 +73,8 @@ pub(super) async fn check(
                 );
             }
         }
-        if let Err(message) = allowed(&json, &limits) {
-            return error(StatusCode::BAD_REQUEST, message);
+        if let Err(e) = allowed(&json, &limits) {
+            return error(StatusCode::BAD_REQUEST, e.to_string());
         }
         parts.extensions.insert(Parsed(json));
     }
@@ -82,16 +82,32 @@ pub(super) async fn check(
         .await
 }
 
+/// How a request oversteps the deployment's limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LimitError {
+    #[error("`n` must be from 1 to {max_choices}, the sequences this deployment runs at once")]
+    Choices { max_choices: u64 },
+    /// `key`: `max_tokens` or `max_completion_tokens`.
+    #[error(
+        "`{key}` must be from 1 to {}: this deployment's context is {max_seq_len} tokens, prompt included",
+        .max_seq_len.saturating_sub(1)
+    )]
+    Tokens { key: &'static str, max_seq_len: u64 },
+    #[error("this deployment's model takes no images")]
+    NoImages,
+    #[error("images must be inline `data:` URLs: this deployment fetches no remote or local files")]
+    ImageNotInline,
+}
+
 /// Whether `request` keeps within `limits`, or why not.
-fn allowed(request: &Value, limits: &Limits) -> Result<(), String> {
+fn allowed(request: &Value, limits: &Limits) -> Result<(), LimitError> {
     if let Some(n) = request.get("n") {
         match n.as_u64() {
             Some(n) if (1..=limits.max_choices).contains(&n) => {}
             _ => {
-                return Err(format!(
-                    "`n` must be from 1 to {}, the sequences this deployment runs at once",
-                    limits.max_choices
-                ));
+                return Err(LimitError::Choices {
+                    max_choices: limits.max_choices,
+                });
             }
         }
     }
@@ -103,22 +119,18 @@ fn allowed(request: &Value, limits: &Limits) -> Result<(), String> {
             .as_u64()
             .is_some_and(|n| (1..limits.max_seq_len).contains(&n))
         {
-            return Err(format!(
-                "`{key}` must be from 1 to {}: this deployment's context is {} tokens, prompt included",
-                limits.max_seq_len.saturating_sub(1),
-                limits.max_seq_len
-            ));
+            return Err(LimitError::Tokens {
+                key,
+                max_seq_len: limits.max_seq_len,
+            });
         }
     }
     for url in image_urls(request) {
         if !limits.images {
-            return Err("this deployment's model takes no images".into());
+            return Err(LimitError::NoImages);
         }
         if !url.starts_with("data:") {
-            return Err(
-                "images must be inline `data:` URLs: this deployment fetches no remote or local files"
-                    .into(),
-            );
+            return Err(LimitError::ImageNotInline);
         }
     }
     Ok(())
@@ -195,7 +207,9 @@ mod tests {
         assert!(allowed(&inline, &limits(false)).is_err());
         assert!(allowed(&inline, &limits(true)).is_ok());
         for url in ["http://169.254.169.254/latest", "file:///etc/shadow", ""] {
-            let err = allowed(&chat_with_image(url), &limits(true)).unwrap_err();
+            let err = allowed(&chat_with_image(url), &limits(true))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("inline"), "{url}: {err}");
         }
         let plain = json!({"messages": [{"role": "user", "content": "hi"}]});
@@ -207,7 +221,9 @@ mod tests {
         assert!(allowed(&json!({"max_tokens": 99}), &limits(false)).is_ok());
         assert!(allowed(&json!({"max_tokens": null}), &limits(false)).is_ok());
         for n in [json!(100), json!(0), json!(-1), json!(1.5), json!("9")] {
-            let err = allowed(&json!({ "max_tokens": n }), &limits(false)).unwrap_err();
+            let err = allowed(&json!({ "max_tokens": n }), &limits(false))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("from 1 to 99"), "{n}: {err}");
         }
         assert!(allowed(&json!({"max_completion_tokens": 100}), &limits(false)).is_err());

@@ -7,7 +7,8 @@ mod size;
 
 pub use capability::ComputeCapability;
 pub use precision::{DType, KvCacheDtype, Quantization};
-pub use size::{ByteSize, Percent, SizeError, parse_percent, parse_size};
+pub(crate) use size::parse_percent;
+pub use size::{ByteSize, Percent, SizeError, parse_size};
 
 /// A closed set whose manifest spelling is both its serde name and `name()`,
 /// written once per variant.

@@ -54,32 +54,23 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// Why a size string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a size string was rejected; the message follows the string as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SizeError {
+    #[error("is empty")]
     Empty,
+    #[error("is negative")]
     Negative,
+    #[error("is too large")]
     Overflow,
     /// A number without a unit (bytes) that is not whole.
+    #[error("is a fraction of a byte: a size without a unit counts bytes")]
     FractionalBytes,
     /// Several sizes in one string; holds each of them.
+    #[error("holds {} sizes in one string", .0.len())]
     Several(Vec<String>),
+    #[error("is not a size")]
     Malformed,
-}
-
-impl fmt::Display for SizeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SizeError::Empty => f.write_str("is empty"),
-            SizeError::Negative => f.write_str("is negative"),
-            SizeError::Overflow => f.write_str("is too large"),
-            SizeError::FractionalBytes => {
-                f.write_str("is a fraction of a byte: a size without a unit counts bytes")
-            }
-            SizeError::Several(parts) => write!(f, "holds {} sizes in one string", parts.len()),
-            SizeError::Malformed => f.write_str("is not a size"),
-        }
-    }
 }
 
 /// Parses `"15GB"`, `"15 GiB"`, `"512mib"`, `"1.5TB"`, `"1024"` (bytes).
@@ -157,26 +148,41 @@ impl fmt::Display for Percent {
     }
 }
 
+/// Why a percentage string was rejected; `text` is the string as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PercentError {
+    #[error("`{text}` is not a percentage")]
+    Malformed { text: String },
+    #[error("`{text}` has more than two decimals")]
+    Decimals { text: String },
+    /// The whole part does not fit a `u32`.
+    #[error("`{text}` is out of range")]
+    Overflow { text: String },
+    #[error("`{text}` is outside 1%..100%")]
+    OutOfBounds { text: String },
+}
+
 /// Parses `"90%"` or `"92.5%"`; accepts 1% to 100% with up to two decimals.
 /// Returns `None` when the text has no `%` at all (it is not meant as a share).
-pub fn parse_percent(text: &str) -> Option<Result<Percent, String>> {
+pub(crate) fn parse_percent(text: &str) -> Option<Result<Percent, PercentError>> {
     let number = text.trim().strip_suffix('%')?.trim();
+    let text = || text.to_owned();
     let parsed = (|| {
         let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
         if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("`{text}` is not a percentage"));
+            return Err(PercentError::Malformed { text: text() });
         }
         if frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("`{text}` has more than two decimals"));
+            return Err(PercentError::Decimals { text: text() });
         }
         let whole: u32 = whole
             .parse()
-            .map_err(|_| format!("`{text}` is out of range"))?;
+            .map_err(|_| PercentError::Overflow { text: text() })?;
         let frac: u32 = format!("{frac:0<2}").parse().unwrap_or(0);
         let basis = whole.checked_mul(100).and_then(|w| w.checked_add(frac));
         match basis {
             Some(b) if (100..=10_000).contains(&b) => Ok(Percent(b)),
-            _ => Err(format!("`{text}` is outside 1%..100%")),
+            _ => Err(PercentError::OutOfBounds { text: text() }),
         }
     })();
     Some(parsed)

@@ -14,6 +14,7 @@ mod tiny_checkpoint;
 
 #[cfg(feature = "serve")]
 mod apply;
+mod architecture;
 mod checkpoint;
 mod ci_jobs;
 mod cli;

@@ -109,7 +109,7 @@ pub(super) struct Base {
 
 /// The JSON Schema of [`Report`], committed as `schemas/diff-output.schema.json`.
 pub(super) fn report_schema_text() -> String {
-    super::schema::output_schema_text::<Report>()
+    super::output_schema::text::<Report>()
 }
 
 pub(super) fn run(args: Args) -> Exit {

@@ -309,7 +309,7 @@ impl Checker<'_> {
                     Ok(share) => Some(Limit::Share(share)),
                     Err(why) => {
                         let at = self.value(p);
-                        self.error(Code::InvalidPercentage, at, why)
+                        self.error(Code::InvalidPercentage, at, why.to_string())
                             .with_label("not a valid share")
                             .with_help("write a share from \"1%\" to \"100%\", e.g. `\"90%\"`");
                         None

@@ -299,7 +299,7 @@ impl Checker<'_> {
         let parsed = match raw {
             wire::LayerSpan::One(n) => u32::try_from(*n)
                 .map(|n| n..=n)
-                .map_err(|_| "is out of range".to_owned()),
+                .map_err(|_| LayerRangeError::OutOfRange),
             wire::LayerSpan::Range(text) => parse_layer_range(text),
         };
         match parsed {
@@ -429,20 +429,33 @@ impl Checker<'_> {
     }
 }
 
+/// Why a layer range is not one; the message follows the range as written
+/// (`layer range "13-0" runs backwards (13 > 0)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LayerRangeError {
+    /// A single layer number past `u32`.
+    #[error("is out of range")]
+    OutOfRange,
+    #[error("is not of the form \"START-END\"")]
+    NotStartEnd,
+    #[error("runs backwards ({start} > {end})")]
+    Backwards { start: u32, end: u32 },
+}
+
 /// `"0-13"` → 0..=13; `"5"` → 5..=5.
-fn parse_layer_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
+fn parse_layer_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, LayerRangeError> {
     let number = |s: &str| {
         s.trim()
             .parse::<u32>()
-            .map_err(|_| "is not of the form \"START-END\"".to_owned())
+            .map_err(|_| LayerRangeError::NotStartEnd)
     };
     match text.split_once('-') {
         Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b)?);
-            if a > b {
-                Err(format!("runs backwards ({a} > {b})"))
+            let (start, end) = (number(a)?, number(b)?);
+            if start > end {
+                Err(LayerRangeError::Backwards { start, end })
             } else {
-                Ok(a..=b)
+                Ok(start..=end)
             }
         }
         None => number(text).map(|n| n..=n),
@@ -463,7 +476,10 @@ mod tests {
     fn parses_layer_ranges() {
         assert_eq!(parse_layer_range("0-13"), Ok(0..=13));
         assert_eq!(parse_layer_range(" 7 "), Ok(7..=7));
-        assert!(parse_layer_range("13-0").is_err());
+        assert_eq!(
+            parse_layer_range("13-0").unwrap_err().to_string(),
+            "runs backwards (13 > 0)"
+        );
         assert!(parse_layer_range("0-").is_err());
         assert!(parse_layer_range("a-b").is_err());
     }

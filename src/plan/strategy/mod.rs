@@ -7,15 +7,14 @@ mod manual;
 mod pipeline;
 mod tensor;
 
-pub use auto::{Arrangement, Lost};
 pub(super) use manual::{Manual, manual};
 pub(super) use pipeline::pipeline_split;
 pub use tensor::{sharded_dims, sharded_dims_text, valid_tensor_sizes};
 
+use super::candidate::CandidateReport;
 use super::decision::Decision;
 use super::finding::Finding;
 use super::placement::{Kind, Placement, Pricing};
-use super::record::CandidateReport;
 use super::scope::Scope;
 use crate::manifest::Parallelism;
 

@@ -8,10 +8,10 @@ use std::path::Path;
 use comfy_table::presets::NOTHING;
 use comfy_table::{CellAlignment, Table};
 
-use super::exit::Exit;
-use super::plan::Args;
-use super::plan_table::gib;
+use super::Args;
 use crate::app::{App, LiveGpus, Named, discover, tree};
+use crate::cli::exit::Exit;
+use crate::cli::plan_table::gib;
 use crate::diagnostic::display_path;
 use crate::manifest::Overrides;
 use crate::plan::Settings;
@@ -53,7 +53,7 @@ pub(super) fn run(args: &Args, machine: &Path, color: bool) -> Exit {
         (manifest.name.clone(), gpus, per_gpu)
     });
     let diagnostics = tree::distinct_diagnostics(&checked);
-    super::output::eprint_human(&diagnostics, color);
+    crate::cli::output::eprint_human(&diagnostics, color);
 
     let Some(gpus) = checked
         .iter()
@@ -61,7 +61,7 @@ pub(super) fn run(args: &Args, machine: &Path, color: bool) -> Exit {
         .map(|k| &k.1)
         .find(|g| !g.is_empty())
     else {
-        return super::exit::of(&diagnostics, false).worst(Exit::Invalid);
+        return crate::cli::exit::of(&diagnostics, false).worst(Exit::Invalid);
     };
     let mut table = Table::new();
     table.load_style(NOTHING);
@@ -90,10 +90,10 @@ pub(super) fn run(args: &Args, machine: &Path, color: bool) -> Exit {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    super::output::print(format!(
+    crate::cli::output::print(format!(
         "machine {} ({} deployments)\n{table}\n",
         display_path(machine),
         checked.len()
     ));
-    super::exit::of(&diagnostics, false)
+    crate::cli::exit::of(&diagnostics, false)
 }

@@ -1,6 +1,8 @@
 //! `deployctl plan MANIFEST`: where every layer and every byte goes, and the
 //! launch it compiles to.
 
+mod machine;
+
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -82,12 +84,12 @@ pub struct Report {
 
 /// The JSON Schema of [`Report`], committed as `schemas/plan-output.schema.json`.
 pub fn report_schema_text() -> String {
-    super::schema::output_schema_text::<Report>()
+    super::output_schema::text::<Report>()
 }
 
 pub fn run(args: Args, color: bool) -> Exit {
     if let Some(machine) = args.machine.clone() {
-        return super::machine::run(&args, &machine, color);
+        return machine::run(&args, &machine, color);
     }
     let [manifest] = args.manifests.as_slice() else {
         eprintln!(

@@ -61,6 +61,19 @@ fn parse_overhead(text: &str) -> Result<ByteSize, String> {
     parse_size(text).map_err(|e| format!("`{text}` {e}"))
 }
 
+/// The model a plan was made for.
+#[derive(Serialize, JsonSchema)]
+struct ModelReport {
+    /// As mistral.rs names it (`Qwen2ForCausalLM`).
+    architecture: String,
+    /// Where the shape came from: the checkpoint, a config, the catalog.
+    source: String,
+    /// Decoder layers.
+    layers: u64,
+    /// The weights were read from the checkpoint's own tensor headers.
+    exact_tensors: bool,
+}
+
 /// The JSON output of `plan --format json`.
 #[derive(Serialize, JsonSchema)]
 pub struct Report {
@@ -68,8 +81,9 @@ pub struct Report {
     format_version: u32,
     /// The manifest's `name`.
     deployment: String,
-    /// The model's architecture, layer count, and where its shape came from.
-    model: serde_json::Value,
+    /// The model's architecture, layer count, and where its shape came from;
+    /// null when the model could not be read.
+    model: Option<ModelReport>,
     /// Where the GPUs came from.
     hardware: String,
     plan: Option<crate::plan::Plan>,
@@ -126,13 +140,11 @@ pub fn run(args: Args, color: bool) -> Exit {
             let report = Report {
                 format_version: 1,
                 deployment: manifest.name.clone(),
-                model: planned.as_ref().map_or(serde_json::Value::Null, |p| {
-                    serde_json::json!({
-                        "architecture": p.model.shape.architecture,
-                        "source": p.model.origin.to_string(),
-                        "layers": p.model.shape.text.layers,
-                        "exact_tensors": p.model.shape.exact_tensors,
-                    })
+                model: planned.as_ref().map(|p| ModelReport {
+                    architecture: p.model.shape.architecture.clone(),
+                    source: p.model.origin.to_string(),
+                    layers: p.model.shape.text.layers,
+                    exact_tensors: p.model.shape.exact_tensors,
                 }),
                 hardware: planned
                     .as_ref()

@@ -90,11 +90,6 @@ impl Diagnostic {
         self
     }
 
-    pub fn redacted(mut self) -> Self {
-        self.redact = true;
-        self
-    }
-
     /// In-place forms of the builders above, for code that holds a `&mut`.
     pub fn with_label(&mut self, label: impl Into<String>) -> &mut Self {
         self.label = label.into();

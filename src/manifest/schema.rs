@@ -5,9 +5,6 @@ use serde_json::Value as Json;
 
 use super::wire::RawManifest;
 
-/// Where the committed copy lives, relative to the repository root.
-pub const COMMITTED_PATH: &str = "schemas/deploy.schema.json";
-
 /// The schema as JSON. Draft-07, which taplo and VS Code's Even Better TOML read.
 pub fn manifest_schema() -> serde_json::Value {
     let generator = SchemaSettings::draft07().into_generator();

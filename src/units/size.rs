@@ -131,10 +131,6 @@ impl Percent {
     pub fn of(self, total: ByteSize) -> ByteSize {
         ByteSize((u128::from(total.0) * u128::from(self.0) / 10_000) as u64)
     }
-
-    pub fn basis_points(self) -> u32 {
-        self.0
-    }
 }
 
 impl fmt::Display for Percent {

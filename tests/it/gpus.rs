@@ -127,6 +127,13 @@ fn flash_attention_on_old_gpus_is_refused_before_loading() {
         ])
         .output()
         .unwrap();
+    // 3: the manifest is valid, and its plan cannot run on these GPUs.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let codes: Vec<&str> = report["diagnostics"]
         .as_array()

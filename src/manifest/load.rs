@@ -12,7 +12,7 @@ use super::layers::{self, Layer, LayerKind};
 use super::normalize::normalize;
 use super::overrides::Overrides;
 use super::path::KeyPath;
-use super::provenance::Provenance;
+use super::provenance::{Provenance, on_disk};
 use super::secrets::Secrets;
 use super::structure::Schema;
 use super::validate::validate;
@@ -46,6 +46,9 @@ impl Outcome {
 /// Loads manifests. Holds the schema, which is built once and reused for every file.
 pub struct Loader {
     schema: Schema,
+    /// The folder relative paths are read from, when not the working
+    /// directory; diagnostics still name them as given.
+    base: Option<PathBuf>,
 }
 
 impl Default for Loader {
@@ -58,7 +61,17 @@ impl Loader {
     pub fn new() -> Self {
         Loader {
             schema: Schema::manifest(),
+            base: None,
         }
+    }
+
+    /// Reads relative paths (the manifest's, its `extends`, the files it
+    /// names) from `dir`, as if the process ran there, and names them as
+    /// given: a caller loading trees side by side (`diff`, the tests) does
+    /// not move the process's working directory.
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base = Some(dir.into());
+        self
     }
 
     /// Reads, merges and validates the manifest at `path`.
@@ -125,7 +138,7 @@ impl Loader {
             return outcome;
         }
 
-        let provenance = Arc::new(Provenance::new(figment, documents));
+        let provenance = Arc::new(Provenance::new(figment, documents, self.base.clone()));
         match provenance.extract() {
             Ok(raw) => {
                 let (manifest, diagnostics) = validate(&raw, &provenance);
@@ -163,7 +176,10 @@ impl Loader {
         };
         let read = match given {
             Some(text) => Ok(text),
-            None => crate::files::read_text(path, crate::files::cap::MANIFEST),
+            None => crate::files::read_text(
+                &on_disk(self.base.as_deref(), path),
+                crate::files::cap::MANIFEST,
+            ),
         };
         let text = match read {
             Ok(text) => text,
@@ -194,7 +210,8 @@ impl Loader {
                 return;
             }
         };
-        let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let identity = std::fs::canonicalize(on_disk(self.base.as_deref(), path))
+            .unwrap_or_else(|_| path.to_path_buf());
         if let Some(start) = chain.iter().position(|p| *p == identity) {
             let names: Vec<String> = chain[start..]
                 .iter()

@@ -18,6 +18,8 @@ pub struct Provenance {
     documents: Vec<Document>,
     /// The layers merged once, with the tags that name each value's layer.
     merged: Option<figment::value::Value>,
+    /// The loader's folder for relative paths (`Loader::in_dir`).
+    base: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Provenance {
@@ -36,7 +38,7 @@ impl std::fmt::Debug for Provenance {
 }
 
 impl Provenance {
-    pub fn new(figment: Figment, documents: Vec<Document>) -> Self {
+    pub fn new(figment: Figment, documents: Vec<Document>, base: Option<PathBuf>) -> Self {
         assert!(
             !documents.is_empty(),
             "a manifest has at least its own file"
@@ -48,6 +50,7 @@ impl Provenance {
             figment,
             documents,
             merged,
+            base,
         }
     }
 
@@ -59,6 +62,11 @@ impl Provenance {
             return Ok(raw);
         }
         self.figment.extract().map_err(Box::new)
+    }
+
+    /// Where `path`, as the manifest names it, is on disk.
+    pub fn on_disk(&self, path: &Path) -> PathBuf {
+        on_disk(self.base.as_deref(), path)
     }
 
     pub fn figment(&self) -> &Figment {
@@ -162,5 +170,13 @@ impl Provenance {
             Some(LayerKind::Flag(flag)) => flag,
             Some(LayerKind::Default) | None => "default".to_owned(),
         }
+    }
+}
+
+/// Where a path the manifest names is on disk: under `base` when relative.
+pub(super) fn on_disk(base: Option<&Path>, path: &Path) -> PathBuf {
+    match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path.to_path_buf(),
     }
 }

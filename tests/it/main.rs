@@ -6,7 +6,8 @@
 //! them sets environment variables or the working directory for itself: the
 //! binary runs through `support::deployctl()` (a scrubbed environment, the
 //! package root unless a test names another folder), paths are absolute,
-//! and a load that must see relative paths holds `support::CwdGuard`.
+//! and a load that must see relative paths reads them from its folder
+//! (`Loader::in_dir`), not from a moved working directory.
 
 mod support;
 #[cfg(feature = "serve")]

@@ -153,7 +153,7 @@ proptest! {
     // Failures are kept beside this file, by an absolute path. proptest's
     // default would put them in `tests/proptest-regressions/` (beside the
     // nearest folder with a `main.rs`), and finds that from `file!()` and
-    // the working directory, which a `CwdGuard` may have moved.
+    // the working directory.
     #![proptest_config(ProptestConfig {
         cases: 400,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(

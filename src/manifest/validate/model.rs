@@ -35,7 +35,7 @@ impl Checker<'_> {
         let source_path = path("model.source");
         let text = raw.source.as_deref().unwrap_or_default();
         let base = self.provenance.base_dir(&source_path);
-        let source = classify_source(text, &base);
+        let source = classify_source_in(text, &base, &|p| self.provenance.on_disk(p).exists());
         let source = match source {
             Some(s) => Some(s),
             None => {
@@ -104,10 +104,11 @@ impl Checker<'_> {
         if file.is_absolute() && !file.exists() {
             return true;
         }
+        let on_disk = self.provenance.on_disk(file);
         let p = path("model.tokenizer");
         let help = "point at the `tokenizer.json` saved with the model \
                     (`tokenizer.save_pretrained()` writes it)";
-        let text = match crate::files::read_text(file, crate::files::cap::TOKENIZER) {
+        let text = match crate::files::read_text(&on_disk, crate::files::cap::TOKENIZER) {
             Ok(text) => text,
             Err(e) => {
                 let at = self.value(&p);
@@ -174,9 +175,9 @@ impl Checker<'_> {
         } else {
             normalize(&self.provenance.base_dir(p).join(written))
         };
-        if written.is_relative() && !resolved.is_file() {
+        if written.is_relative() && !self.provenance.on_disk(&resolved).is_file() {
             let at = self.value(p);
-            let (what, label) = match std::fs::metadata(&resolved) {
+            let (what, label) = match std::fs::metadata(self.provenance.on_disk(&resolved)) {
                 Ok(meta) if meta.is_dir() => ("a folder".to_owned(), "not a file"),
                 Ok(meta) => (
                     format!("which is {}, not a regular file", crate::files::kind(&meta)),
@@ -301,6 +302,16 @@ fn chat_template_ok(t: Option<PathBuf>) -> Option<Option<PathBuf>> {
 /// How `model.source` is read: a `.gguf` file, a path, or a hub id. A relative
 /// `owner/name` that exists beside the manifest is a path; write `./` to be explicit.
 pub fn classify_source(text: &str, base: &Path) -> Option<ModelSource> {
+    classify_source_in(text, base, &|p| p.exists())
+}
+
+/// `classify_source`, with `exists` telling whether a path is on disk (a
+/// loader reading from another folder asks there).
+fn classify_source_in(
+    text: &str,
+    base: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Option<ModelSource> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -321,7 +332,7 @@ pub fn classify_source(text: &str, base: &Path) -> Option<ModelSource> {
         || text.starts_with("../")
         || text.starts_with('~')
         || text.contains('\\');
-    if explicit_path || as_path().exists() {
+    if explicit_path || exists(&as_path()) {
         return Some(ModelSource::LocalDirectory { path: as_path() });
     }
     let parts: Vec<&str> = text.split('/').collect();

@@ -321,7 +321,8 @@ impl Checker<'_> {
     fn map_file(&mut self, text: &str, gpus: Option<&Vec<Gpu>>) -> Option<LayerMap> {
         let p = path("parallelism.map_file");
         let resolved = normalize(&self.provenance.base_dir(&p).join(text));
-        let content = match crate::files::read_text(&resolved, crate::files::cap::MAP) {
+        let on_disk = self.provenance.on_disk(&resolved);
+        let content = match crate::files::read_text(&on_disk, crate::files::cap::MAP) {
             Ok(c) => c,
             Err(e) => {
                 let at = self.value(&p);

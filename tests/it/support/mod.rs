@@ -15,9 +15,8 @@ pub(crate) fn deployctl_bin() -> &'static Path {
 /// (`scrub`). Every test that runs the binary starts here, then sets the
 /// folder and the variables it tests.
 ///
-/// The folder is set even where a test names only absolute paths: a child
-/// otherwise inherits the process's working directory, which a `CwdGuard`
-/// on another thread may have moved.
+/// The folder is set even where a test names only absolute paths, so that
+/// no test depends on the working directory `cargo test` happened to give.
 pub(crate) fn deployctl() -> Command {
     let mut cmd = Command::new(deployctl_bin());
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -142,8 +141,9 @@ impl Case {
     /// run it from there.
     pub(crate) fn load(&self) -> Outcome {
         let relative = self.path.strip_prefix(fixtures()).unwrap();
-        let _cwd = CwdGuard::enter(&fixtures());
-        Loader::new().load(relative, &self.overrides)
+        Loader::new()
+            .in_dir(fixtures())
+            .load(relative, &self.overrides)
     }
 
     /// `CODE @ PLACE` for each diagnostic, in the fixture header's notation.
@@ -207,32 +207,6 @@ pub(crate) fn render_all(diagnostics: &[Diagnostic]) -> String {
         .map(|d| render::human(d, false))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Tests that change the working directory hold this lock, so they never race.
-static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-pub(crate) struct CwdGuard {
-    previous: PathBuf,
-    _lock: std::sync::MutexGuard<'static, ()>,
-}
-
-impl CwdGuard {
-    pub(crate) fn enter(dir: &Path) -> CwdGuard {
-        let lock = CWD.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = std::env::current_dir().unwrap();
-        std::env::set_current_dir(dir).unwrap();
-        CwdGuard {
-            previous,
-            _lock: lock,
-        }
-    }
-}
-
-impl Drop for CwdGuard {
-    fn drop(&mut self) {
-        let _ = std::env::set_current_dir(&self.previous);
-    }
 }
 
 /// Each document of a YAML stream (`render --target kubernetes`), as JSON.

@@ -50,7 +50,7 @@ pub struct Inputs {
 pub struct Planned {
     pub model: Arc<Resolved>,
     pub inventory: Inventory,
-    pub outcome: plan::Outcome,
+    pub outcome: plan::PlanOutcome,
 }
 
 impl Planned {

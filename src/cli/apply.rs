@@ -169,7 +169,7 @@ pub(super) fn run(args: Args, color: bool) -> Exit {
             return Exit::Usage;
         }
     }
-    let rendered = launch::render(&description);
+    let rendered = launch::command_line(&description);
     if args.dry_run {
         if let Some(warning) = super::render::unauthenticated(&manifest) {
             say(warning);

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::Format;
 use super::exit::Exit;
 use super::output::{out, outln};
-use crate::inventory::visible::{self, Devices};
+use crate::inventory::visible::{self, VisibleDevices};
 use crate::inventory::{self, Inventory, nvml};
 use crate::units::ByteSize;
 
@@ -120,7 +120,7 @@ pub(super) fn run(args: Args) -> Exit {
 struct Report<'a> {
     source: String,
     cuda_visible_devices: Option<String>,
-    visible: &'a Devices,
+    visible: &'a VisibleDevices,
     gpus: Vec<GpuReport<'a>>,
     links: &'a [inventory::Link],
 }
@@ -151,7 +151,7 @@ fn bar(used: ByteSize, total: ByteSize) -> String {
 }
 
 /// The table, the link matrix and what `CUDA_VISIBLE_DEVICES` does.
-pub(super) fn human(inventory: &Inventory, devices: &Devices, env: Option<&str>) -> String {
+pub(super) fn human(inventory: &Inventory, devices: &VisibleDevices, env: Option<&str>) -> String {
     let mut out = format!("GPUs from {}\n\n", inventory.source);
     let mut table = Table::new();
     table.load_style(NOTHING).set_header([

@@ -99,7 +99,7 @@ pub(super) fn run(args: Args, color: bool) -> Exit {
     if diagnostics.iter().any(diagnostic::Diagnostic::is_error) {
         return super::exit::of(&diagnostics, false);
     }
-    let rendered = launch::render(&description);
+    let rendered = launch::command_line(&description);
     if matches!(args.target, Target::MistralrsCli | Target::MistralrsToml) {
         if let Some(warning) = unauthenticated(&manifest) {
             eprintln!("{warning}");

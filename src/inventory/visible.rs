@@ -30,14 +30,14 @@ pub struct Stop {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Devices {
+pub struct VisibleDevices {
     /// Whether the variable is set at all.
     pub set: bool,
     pub visible: Vec<Visible>,
     pub stopped: Option<Stop>,
 }
 
-impl Devices {
+impl VisibleDevices {
     /// The CUDA ordinal of the GPU with NVML index `index`, if CUDA shows it.
     pub fn ordinal_of(&self, index: u32) -> Option<usize> {
         self.visible
@@ -47,9 +47,9 @@ impl Devices {
 }
 
 /// Reads `value` (the variable's value, `None` when unset) against `gpus`.
-pub fn parse(value: Option<&str>, gpus: &[Gpu]) -> Devices {
+pub fn parse(value: Option<&str>, gpus: &[Gpu]) -> VisibleDevices {
     let Some(value) = value else {
-        return Devices {
+        return VisibleDevices {
             set: false,
             visible: gpus
                 .iter()
@@ -81,7 +81,7 @@ pub fn parse(value: Option<&str>, gpus: &[Gpu]) -> Devices {
             }
         }
     }
-    Devices {
+    VisibleDevices {
         set: true,
         visible,
         stopped,
@@ -162,7 +162,7 @@ mod tests {
             .collect()
     }
 
-    fn indices(d: &Devices) -> Vec<u32> {
+    fn indices(d: &VisibleDevices) -> Vec<u32> {
         d.visible
             .iter()
             .filter_map(|v| match v {

@@ -37,7 +37,7 @@ pub fn quote(s: &str) -> String {
 }
 
 /// Renders `d` for the stock binary.
-pub fn render(d: &Description) -> Launch {
+pub fn command_line(d: &Description) -> Launch {
     let mut args = vec!["mistralrs".to_owned(), "serve".to_owned()];
     args.push(d.stock_kind().to_owned());
     let mut push = |flag: &str, value: String| {

@@ -10,7 +10,7 @@ pub mod description;
 pub mod in_process;
 pub mod kubernetes;
 
-pub use cli::{Launch, render};
+pub use cli::{Launch, command_line};
 pub use description::{Description, Devices, ModelFiles, compile};
 
 #[cfg(test)]
@@ -121,7 +121,7 @@ mod tests {
             ..cases[0].clone()
         };
         for original in cases.into_iter().chain(rehearsals).chain([multimodal]) {
-            let back = cli::tests::parse(&render(&original));
+            let back = cli::tests::parse(&command_line(&original));
             let vision = original.modality == Modality::Multimodal;
             assert_eq!(
                 back,

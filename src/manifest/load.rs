@@ -29,7 +29,7 @@ pub struct Loaded {
 
 /// Everything one load produced: the manifest if it is valid, and every diagnostic.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct LoadOutcome {
     pub loaded: Option<Loaded>,
     pub manifest: Option<Manifest>,
     pub diagnostics: Vec<Diagnostic>,
@@ -37,7 +37,7 @@ pub struct Outcome {
     pub files: Vec<PathBuf>,
 }
 
-impl Outcome {
+impl LoadOutcome {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -75,7 +75,7 @@ impl Loader {
     }
 
     /// Reads, merges and validates the manifest at `path`.
-    pub fn load(&self, path: &Path, overrides: &Overrides) -> Outcome {
+    pub fn load(&self, path: &Path, overrides: &Overrides) -> LoadOutcome {
         self.load_from(path, None, overrides)
     }
 
@@ -83,12 +83,12 @@ impl Loader {
     /// paths and `extends` resolve against `path`'s directory, and
     /// diagnostics name `path`. Nothing is written (`init` checks its drafts
     /// in memory).
-    pub fn load_str(&self, path: &Path, text: &str, overrides: &Overrides) -> Outcome {
+    pub fn load_str(&self, path: &Path, text: &str, overrides: &Overrides) -> LoadOutcome {
         self.load_from(path, Some(text.to_owned()), overrides)
     }
 
-    fn load_from(&self, path: &Path, text: Option<String>, overrides: &Overrides) -> Outcome {
-        let mut outcome = Outcome::default();
+    fn load_from(&self, path: &Path, text: Option<String>, overrides: &Overrides) -> LoadOutcome {
+        let mut outcome = LoadOutcome::default();
         let mut documents = Vec::new();
         let mut seen = HashSet::new();
         self.collect(

@@ -24,7 +24,7 @@ pub mod wire;
 pub use defaults::RESERVE as DEFAULT_RESERVE;
 pub use document::looks_like_manifest;
 pub use layers::{ENV_PREFIX, LayerKind, env_name};
-pub use load::{Loaded, Loader, Outcome};
+pub use load::{LoadOutcome, Loaded, Loader};
 pub use normalize::normalize as normalize_path;
 pub use overrides::Overrides;
 pub use path::{KeyPath, Segment};

@@ -38,7 +38,7 @@ pub use finding::Finding;
 pub use memory::{Settings, Terms};
 pub use placement::Kind;
 pub use ranges::range_texts;
-pub use record::{Comparison, CpuPlan, DevicePlan, Outcome, Plan, Source, TermSources};
+pub use record::{Comparison, CpuPlan, DevicePlan, Plan, PlanOutcome, Source, TermSources};
 
 use self::scope::Scope;
 use crate::diagnostic::Code;
@@ -55,7 +55,7 @@ pub struct Input<'a> {
     pub settings: &'a Settings,
     /// What `CUDA_VISIBLE_DEVICES` shows this process, when planning for the
     /// live machine.
-    pub visible: Option<&'a crate::inventory::visible::Devices>,
+    pub visible: Option<&'a crate::inventory::visible::VisibleDevices>,
     /// The model's tensors classified and its weight tables, when the caller
     /// keeps them between plans of the same model (`validate` plans one model
     /// many times); else they are built for this plan.
@@ -99,13 +99,13 @@ fn prepare(
 }
 
 /// Makes the plan.
-pub fn plan(input: &Input<'_>) -> Outcome {
+pub fn plan(input: &Input<'_>) -> PlanOutcome {
     let mut findings = Vec::new();
     let mut decisions = Vec::new();
     let m = input.manifest;
     let shape = input.shape;
     let Some(prepared) = prepare(input, &mut findings, &mut decisions) else {
-        return Outcome {
+        return PlanOutcome {
             plan: None,
             findings,
         };
@@ -127,7 +127,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
     let Some((placement, candidates)) =
         strategy::place(&scope, &pricing, &mut findings, &mut decisions)
     else {
-        return Outcome {
+        return PlanOutcome {
             plan: None,
             findings,
         };
@@ -253,7 +253,7 @@ pub fn plan(input: &Input<'_>) -> Outcome {
         devices,
         &plan,
     ));
-    Outcome {
+    PlanOutcome {
         plan: Some(plan),
         findings,
     }

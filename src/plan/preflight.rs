@@ -7,7 +7,7 @@ use super::devices::Device;
 use super::finding::Finding;
 use super::{Kind, Plan};
 use crate::diagnostic::Code;
-use crate::inventory::visible::Devices;
+use crate::inventory::visible::VisibleDevices;
 use crate::inventory::{Inventory, InventorySource, LinkKind};
 use crate::manifest::{self, Manifest};
 use crate::units::ByteSize;
@@ -16,7 +16,7 @@ pub(super) struct Context<'a> {
     pub manifest: &'a Manifest,
     pub inventory: &'a Inventory,
     /// What `CUDA_VISIBLE_DEVICES` shows this process, on a live machine.
-    pub visible: Option<&'a Devices>,
+    pub visible: Option<&'a VisibleDevices>,
     pub flash_attention: bool,
 }
 

@@ -17,12 +17,12 @@ use crate::units::{ByteSize, DType, KvCacheDtype, Quantization};
 /// The result: a plan when one could be made (it may still not fit: see
 /// `findings`), and every problem found.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct PlanOutcome {
     pub plan: Option<Plan>,
     pub findings: Vec<Finding>,
 }
 
-impl Outcome {
+impl PlanOutcome {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(Finding::is_error)
     }

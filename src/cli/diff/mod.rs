@@ -248,7 +248,7 @@ fn side_of(app: &App, root: &Path, paths: &[PathBuf]) -> Result<BTreeMap<PathBuf
             let plan = planned.and_then(|p| p.outcome.plan.clone());
             let launch = planned
                 .and_then(|p| p.compile(manifest))
-                .map(|d| crate::launch::render(&d).command_line());
+                .map(|d| crate::launch::command_line(&d).command_line());
             (
                 Some(manifest.name.clone()),
                 plan,

@@ -134,7 +134,7 @@ pub fn run(args: Args, color: bool) -> Exit {
     };
     let errors = diagnostics.iter().any(diagnostic::Diagnostic::is_error);
     let description = planned.as_ref().and_then(|p| p.compile(&manifest));
-    let launch = description.as_ref().map(launch::render);
+    let launch = description.as_ref().map(launch::command_line);
     match args.format {
         Format::Json => {
             let report = Report {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deployctl::diagnostic::{Diagnostic, Place, render};
-use deployctl::manifest::{Loader, Outcome, Overrides};
+use deployctl::manifest::{LoadOutcome, Loader, Overrides};
 
 /// The `deployctl` binary Cargo built for these tests.
 pub(crate) fn deployctl_bin() -> &'static Path {
@@ -139,7 +139,7 @@ impl Case {
 
     /// Loads the case with paths relative to the fixtures folder, as a user would
     /// run it from there.
-    pub(crate) fn load(&self) -> Outcome {
+    pub(crate) fn load(&self) -> LoadOutcome {
         let relative = self.path.strip_prefix(fixtures()).unwrap();
         Loader::new()
             .in_dir(fixtures())
@@ -147,7 +147,7 @@ impl Case {
     }
 
     /// `CODE @ PLACE` for each diagnostic, in the fixture header's notation.
-    pub(crate) fn found(&self, outcome: &Outcome) -> Vec<String> {
+    pub(crate) fn found(&self, outcome: &LoadOutcome) -> Vec<String> {
         let dir = self
             .path
             .parent()

@@ -286,27 +286,32 @@ fn missing_feature(d: &launch::Description) -> Option<String> {
 }
 
 /// Reads the API key from where the manifest says. Never printed.
-fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, String> {
+/// Why the API key the manifest names could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ApiKeyError {
+    #[error("`server.api_key` reads environment variable `{0}`, which is unset or empty")]
+    UnsetVariable(String),
+    #[error("`server.api_key` file `{0}` is empty")]
+    EmptyFile(String),
+    #[error("cannot read `server.api_key` file `{file}`: {reason}")]
+    Unreadable { file: String, reason: String },
+}
+
+fn read_api_key(source: Option<&SecretSource>) -> Result<Option<String>, ApiKeyError> {
     match source {
         None => Ok(None),
         Some(SecretSource::Env(var)) => match std::env::var(var) {
             Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
-            _ => Err(format!(
-                "`server.api_key` reads environment variable `{var}`, which is unset or empty"
-            )),
+            _ => Err(ApiKeyError::UnsetVariable(var.clone())),
         },
         Some(SecretSource::File(path)) => {
             match crate::files::read_text(path, crate::files::cap::SECRET) {
                 Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
-                Ok(_) => Err(format!(
-                    "`server.api_key` file `{}` is empty",
-                    path.display()
-                )),
-                Err(e) => Err(format!(
-                    "cannot read `server.api_key` file `{}`: {}",
-                    path.display(),
-                    diagnostic::io_reason(&e)
-                )),
+                Ok(_) => Err(ApiKeyError::EmptyFile(path.display().to_string())),
+                Err(e) => Err(ApiKeyError::Unreadable {
+                    file: path.display().to_string(),
+                    reason: diagnostic::io_reason(&e),
+                }),
             }
         }
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::exit::Exit;
 use super::hardware::Hardware;
 use super::output::outln;
-use crate::app::git::Repo;
+use crate::app::git::{GitError, Repo};
 use crate::app::{App, LiveGpus, discover, tree};
 use crate::diagnostic::render::{escape_data, escape_property};
 use crate::manifest::Overrides;
@@ -122,28 +122,50 @@ pub(super) fn run(args: Args) -> Exit {
     }
 }
 
+/// Why `diff` could not compare: printed as `error: …`, with exit 2.
+#[derive(Debug, thiserror::Error)]
+enum DiffError {
+    #[error("no current directory: {0}")]
+    NoCwd(std::io::Error),
+    #[error("{0}; `deployctl diff` compares with a Git revision")]
+    NotARepository(String),
+    #[error("{0}")]
+    Git(String),
+    #[error("cannot make a temporary directory: {0}")]
+    TempDir(std::io::Error),
+    #[error("`{0}` is outside the repository")]
+    Outside(String),
+    #[error("`{given}` exists neither here nor at {base}")]
+    Nowhere { given: String, base: String },
+    #[error("cannot enter `{dir}`: {source}")]
+    Enter { dir: String, source: std::io::Error },
+}
+
+impl From<GitError> for DiffError {
+    fn from(e: GitError) -> Self {
+        DiffError::Git(e.0)
+    }
+}
+
 /// Both sides, planned and compared.
-fn review(args: &Args) -> Result<Report, String> {
-    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
-    let repo = Repo::discover(&cwd)
-        .map_err(|e| format!("{}; `deployctl diff` compares with a Git revision", e.0))?;
+fn review(args: &Args) -> Result<Report, DiffError> {
+    let cwd = std::env::current_dir().map_err(DiffError::NoCwd)?;
+    let repo = Repo::discover(&cwd).map_err(|e| DiffError::NotARepository(e.0))?;
     let root = std::fs::canonicalize(repo.root()).unwrap_or_else(|_| repo.root().to_path_buf());
     let (name, commit) = match &args.base {
-        Some(rev) => (rev.clone(), repo.commit(rev).map_err(|e| e.0)?),
-        None => repo.default_base().map_err(|e| e.0)?,
+        Some(rev) => (rev.clone(), repo.commit(rev)?),
+        None => repo.default_base()?,
     };
     let exported = tempfile::Builder::new()
         .prefix("deployctl-diff-")
         .tempdir()
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
-    repo.export(&commit, exported.path()).map_err(|e| e.0)?;
+        .map_err(DiffError::TempDir)?;
+    repo.export(&commit, exported.path())?;
     // The base's root is a repository's root, as the work tree's is: the
     // search for `hosts/` stops there, and `.gitignore` applies below it.
-    std::fs::create_dir_all(exported.path().join(".git"))
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    std::fs::create_dir_all(exported.path().join(".git")).map_err(DiffError::TempDir)?;
     let renamed: HashMap<PathBuf, PathBuf> = repo
-        .renames(&commit)
-        .map_err(|e| e.0)?
+        .renames(&commit)?
         .into_iter()
         .map(|(old, new)| (new, old))
         .collect();
@@ -159,16 +181,16 @@ fn review(args: &Args) -> Result<Report, String> {
         let absolute = std::fs::canonicalize(&absolute).unwrap_or(absolute);
         let inside = absolute
             .strip_prefix(&root)
-            .map_err(|_| format!("`{}` is outside the repository", path.display()))?;
+            .map_err(|_| DiffError::Outside(path.display().to_string()))?;
         relative.push(inside.to_path_buf());
     }
 
     for (given, inside) in given.iter().zip(&relative) {
         if !root.join(inside).exists() && !exported.path().join(inside).exists() {
-            return Err(format!(
-                "`{}` exists neither here nor at {name}",
-                given.display()
-            ));
+            return Err(DiffError::Nowhere {
+                given: given.display().to_string(),
+                base: name,
+            });
         }
     }
     let app = App::new(
@@ -220,9 +242,15 @@ fn shown(path: &Path) -> String {
 
 /// Every manifest under `paths` (relative to `root`), planned, by its path
 /// relative to `root`. A path that does not exist on this side holds none.
-fn side_of(app: &App, root: &Path, paths: &[PathBuf]) -> Result<BTreeMap<PathBuf, Side>, String> {
-    std::env::set_current_dir(root)
-        .map_err(|e| format!("cannot enter `{}`: {e}", root.display()))?;
+fn side_of(
+    app: &App,
+    root: &Path,
+    paths: &[PathBuf],
+) -> Result<BTreeMap<PathBuf, Side>, DiffError> {
+    std::env::set_current_dir(root).map_err(|source| DiffError::Enter {
+        dir: root.display().to_string(),
+        source,
+    })?;
     let paths: Vec<PathBuf> = paths
         .iter()
         .map(|p| {

@@ -101,7 +101,10 @@ impl Drafts {
         self.planned(outcome)
     }
 
-    pub(super) fn planned(&mut self, outcome: crate::manifest::LoadOutcome) -> Result<Checked, Fail> {
+    pub(super) fn planned(
+        &mut self,
+        outcome: crate::manifest::LoadOutcome,
+    ) -> Result<Checked, Fail> {
         let mut diagnostics = outcome.diagnostics;
         let (Some(loaded), Some(manifest)) = (outcome.loaded, outcome.manifest) else {
             return Err(internal(&diagnostics));

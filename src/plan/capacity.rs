@@ -7,6 +7,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::memory::Workload;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Capacity {
     /// The largest `max_seq_len` that fits at the plan's `max_batch_size`, up
@@ -51,6 +53,40 @@ impl Term {
             Term::KvCache => "KV cache",
             Term::Activations => "activations",
             Term::Overhead => "overhead",
+        }
+    }
+}
+
+/// The workload figures capacity is solved for, and that take `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    SeqLen,
+    Batch,
+}
+
+impl Figure {
+    pub fn key(self) -> &'static str {
+        match self {
+            Figure::SeqLen => "max_seq_len",
+            Figure::Batch => "max_batch_size",
+        }
+    }
+
+    pub(super) fn other(self) -> Figure {
+        match self {
+            Figure::SeqLen => Figure::Batch,
+            Figure::Batch => Figure::SeqLen,
+        }
+    }
+
+    /// `w` with this figure set to `value`.
+    pub(super) fn at(self, w: Workload, value: u64) -> Workload {
+        match self {
+            Figure::SeqLen => Workload {
+                seq_len: value,
+                ..w
+            },
+            Figure::Batch => Workload { batch: value, ..w },
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::candidate::Arrangement;
-use super::capacity::{Bound, Limit};
+use super::capacity::{Bound, Figure, Limit};
 use crate::units::DType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,29 +48,6 @@ pub enum DtypeReason {
     EveryGpuHasBf16,
     /// This GPU is below compute capability 8.0.
     OldGpu(String),
-}
-
-/// The workload figures that take `"auto"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Figure {
-    SeqLen,
-    Batch,
-}
-
-impl Figure {
-    pub fn key(self) -> &'static str {
-        match self {
-            Figure::SeqLen => "max_seq_len",
-            Figure::Batch => "max_batch_size",
-        }
-    }
-
-    fn other(self) -> Figure {
-        match self {
-            Figure::SeqLen => Figure::Batch,
-            Figure::Batch => Figure::SeqLen,
-        }
-    }
 }
 
 impl fmt::Display for Decision {

@@ -31,8 +31,8 @@ mod workload;
 
 pub use advice::{Advice, advise};
 pub use candidate::{Arrangement, CandidateReport, Lost};
-pub use capacity::{Bound, Capacity, Limit, Term};
-pub use decision::{Decision, DtypeReason, Figure};
+pub use capacity::{Bound, Capacity, Figure, Limit, Term};
+pub use decision::{Decision, DtypeReason};
 pub use devices::{Device, LimitedBy};
 pub use finding::Finding;
 pub use memory::{Settings, Terms};

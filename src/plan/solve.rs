@@ -2,7 +2,7 @@
 //! at a quantization and workload, and the largest context or batch that
 //! fits, with what stops it there.
 
-use super::capacity::{Bound, Capacity, Limit, Term};
+use super::capacity::{Bound, Capacity, Figure, Limit, Term};
 use super::memory::{Terms, Workload};
 use super::placement::Placement;
 use super::scope::Scope;
@@ -23,25 +23,6 @@ pub(super) fn fits_with(scope: &Scope<'_>, q: Quantization, workload: Workload) 
         && (placement.cpu_layers.is_empty() || scope.input.manifest.devices.cpu_offload)
 }
 
-/// What a capacity search varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Vary {
-    SeqLen,
-    Batch,
-}
-
-impl Vary {
-    fn at(self, w: Workload, value: u64) -> Workload {
-        match self {
-            Vary::SeqLen => Workload {
-                seq_len: value,
-                ..w
-            },
-            Vary::Batch => Workload { batch: value, ..w },
-        }
-    }
-}
-
 /// A layout's capacity, the layout held: the chosen plan's, or a
 /// candidate's. (Solving a manifest's `"auto"` re-places at each value.)
 pub(super) fn of_placement(
@@ -51,8 +32,8 @@ pub(super) fn of_placement(
     context: u64,
 ) -> Capacity {
     Capacity {
-        max_seq_len: solve(scope, Some(placement), w, Vary::SeqLen, context.max(1)),
-        max_batch_size: solve(scope, Some(placement), w, Vary::Batch, MAX_BATCH),
+        max_seq_len: solve(scope, Some(placement), w, Figure::SeqLen, context.max(1)),
+        max_batch_size: solve(scope, Some(placement), w, Figure::Batch, MAX_BATCH),
     }
 }
 
@@ -64,7 +45,7 @@ pub(super) fn solve(
     scope: &Scope<'_>,
     fixed: Option<&Placement>,
     w: Workload,
-    vary: Vary,
+    figure: Figure,
     ceiling: u64,
 ) -> Option<Bound> {
     let q = scope.input.manifest.precision.quantization;
@@ -72,12 +53,12 @@ pub(super) fn solve(
     let fits = |v: u64| match fixed {
         Some(p) => {
             scope
-                .pricing(&weights, vary.at(w, v))
+                .pricing(&weights, figure.at(w, v))
                 .evaluate(p, scope.devices)
                 .fits()
                 && (p.cpu_layers.is_empty() || scope.input.manifest.devices.cpu_offload)
         }
-        None => fits_with(scope, q, vary.at(w, v)),
+        None => fits_with(scope, q, figure.at(w, v)),
     };
     if !fits(1) {
         return None;
@@ -98,14 +79,14 @@ pub(super) fn solve(
         });
     }
     // What binds: the layout that fits at `low`, priced one step further.
-    let at = scope.pricing(&weights, vary.at(w, low));
+    let at = scope.pricing(&weights, figure.at(w, low));
     let placement = match fixed {
         Some(p) => p.clone(),
         None => place(scope, &at, &mut Vec::new(), &mut Vec::new())?.0,
     };
     let before = at.evaluate(&placement, scope.devices);
     let after = scope
-        .pricing(&weights, vary.at(w, low + 1))
+        .pricing(&weights, figure.at(w, low + 1))
         .evaluate(&placement, scope.devices);
     let stage = after
         .headroom

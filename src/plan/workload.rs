@@ -1,7 +1,8 @@
 //! The workload a plan serves: the manifest's figures, and its `"auto"` ones
 //! solved over the priced devices.
 
-use super::decision::{Decision, Figure};
+use super::capacity::Figure;
+use super::decision::Decision;
 use super::finding::Finding;
 use super::memory::Workload;
 use super::scope::Scope;
@@ -24,7 +25,7 @@ pub(super) fn solve_auto(
     let context = scope.input.shape.text.max_position_embeddings;
     if let Some(Amount::Auto { max }) = m.workload.max_seq_len {
         let ceiling = max.unwrap_or(context);
-        let bound = solve::solve(scope, None, w, solve::Vary::SeqLen, ceiling);
+        let bound = solve::solve(scope, None, w, Figure::SeqLen, ceiling);
         w.seq_len = bound.map_or(1, |b| b.value);
         decisions.push(Decision::Solved {
             figure: Figure::SeqLen,
@@ -34,7 +35,7 @@ pub(super) fn solve_auto(
     }
     if let Amount::Auto { max } = m.workload.max_batch_size {
         let ceiling = max.unwrap_or(solve::MAX_BATCH);
-        let bound = solve::solve(scope, None, w, solve::Vary::Batch, ceiling);
+        let bound = solve::solve(scope, None, w, Figure::Batch, ceiling);
         w.batch = bound.map_or(1, |b| b.value);
         decisions.push(Decision::Solved {
             figure: Figure::Batch,

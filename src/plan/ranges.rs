@@ -41,24 +41,8 @@ pub(super) fn group_overrides(overrides: &[(u64, Quantization)]) -> Vec<([u64; 2
 
 /// `3, 5-9, 12`.
 pub(super) fn ranges_text(layers: &[u64]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < layers.len() {
-        let start = layers[i];
-        let mut end = start;
-        while i + 1 < layers.len() && layers[i + 1] == end + 1 {
-            i += 1;
-            end = layers[i];
-        }
-        parts.push(if start == end {
-            format!("{start}")
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
     let noun = if layers.len() == 1 { "layer" } else { "layers" };
-    format!("{noun} {}", parts.join(", "))
+    format!("{noun} {}", range_texts(&runs(layers)).join(", "))
 }
 
 #[cfg(test)]

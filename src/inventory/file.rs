@@ -142,17 +142,14 @@ pub fn read(path: &Path) -> Result<Inventory, InventoryFileError> {
             index: raw.index,
             source,
         };
-        let compute_capability = match &raw.compute_capability {
-            Some(text) => {
-                let not_capability = || at(GpuEntryError::Capability { text: text.clone() });
-                let (major, minor) = text.split_once('.').ok_or_else(not_capability)?;
-                Some(ComputeCapability {
-                    major: major.parse().map_err(|_| not_capability())?,
-                    minor: minor.parse().map_err(|_| not_capability())?,
-                })
-            }
-            None => None,
-        };
+        let compute_capability = raw
+            .compute_capability
+            .as_ref()
+            .map(|text| {
+                ComputeCapability::parse(text)
+                    .ok_or_else(|| at(GpuEntryError::Capability { text: text.clone() }))
+            })
+            .transpose()?;
         let processes = raw
             .process
             .iter()

@@ -88,13 +88,8 @@ pub fn parse(spec: &str) -> Result<Inventory, SpecError> {
 }
 
 fn parse_capability(text: &str) -> Result<ComputeCapability, SpecError> {
-    let invalid = || SpecError::Capability {
+    ComputeCapability::parse(text).ok_or_else(|| SpecError::Capability {
         text: text.to_owned(),
-    };
-    let (major, minor) = text.split_once('.').ok_or_else(invalid)?;
-    Ok(ComputeCapability {
-        major: major.parse().map_err(|_| invalid())?,
-        minor: minor.parse().map_err(|_| invalid())?,
     })
 }
 

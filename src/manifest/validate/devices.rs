@@ -155,7 +155,7 @@ impl Checker<'_> {
         };
         let capability = match &raw.min_compute_capability {
             Some(text) => {
-                match parse_capability(text) {
+                match ComputeCapability::parse(text.trim()) {
                     Some(c) => Some(c),
                     None => {
                         let at = self.value(&path("devices.expect.min_compute_capability"));
@@ -400,14 +400,6 @@ pub(super) fn is_device_uuid(text: &str) -> bool {
         !r.is_empty()
             && r.chars()
                 .all(|c| c.is_ascii_hexdigit() || c == '-' || c == '/')
-    })
-}
-
-fn parse_capability(text: &str) -> Option<ComputeCapability> {
-    let (major, minor) = text.trim().split_once('.')?;
-    Some(ComputeCapability {
-        major: major.parse().ok()?,
-        minor: minor.parse().ok()?,
     })
 }
 

@@ -44,15 +44,7 @@ impl Advice {
 pub fn advise(input: &Input<'_>) -> Option<Advice> {
     let (mut findings, mut decisions) = (Vec::new(), Vec::new());
     let prepared = prepare(input, &mut findings, &mut decisions)?;
-    let own;
-    let cache = match input.weights {
-        Some(shared) => shared,
-        None => {
-            own = memory::WeightCache::new(input.shape);
-            &own
-        }
-    };
-    let scope = Scope::new(input, &prepared, cache);
+    let scope = Scope::new(input, &prepared);
     let w = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
     Some(search(&scope, w))
 }

@@ -112,15 +112,7 @@ pub fn plan(input: &Input<'_>) -> PlanOutcome {
     };
     let devices = &prepared.devices;
     let dtype = prepared.dtype;
-    let own;
-    let cache = match input.weights {
-        Some(shared) => shared,
-        None => {
-            own = memory::WeightCache::new(shape);
-            &own
-        }
-    };
-    let scope = Scope::new(input, &prepared, cache);
+    let scope = Scope::new(input, &prepared);
     let workload = workload::solve_auto(&scope, prepared.workload, &mut findings, &mut decisions);
     let weights = scope.weights(m.precision.quantization);
     let pricing = scope.pricing(&weights, workload);

@@ -11,6 +11,24 @@ use crate::units::{DType, Quantization};
 
 static NO_OVERRIDES: BTreeMap<u64, Quantization> = BTreeMap::new();
 
+/// The weight cache a plan prices with: the caller's, kept between plans of
+/// one model, or one made for this plan.
+pub(super) enum Weights<'a> {
+    Shared(&'a WeightCache),
+    Own(WeightCache),
+}
+
+impl std::ops::Deref for Weights<'_> {
+    type Target = WeightCache;
+
+    fn deref(&self) -> &WeightCache {
+        match self {
+            Weights::Shared(cache) => cache,
+            Weights::Own(cache) => cache,
+        }
+    }
+}
+
 /// What every pricing of one plan shares: the inputs, the selected devices,
 /// the resolved dtype, and a manual map with its quantization overrides.
 pub(super) struct Scope<'a> {
@@ -20,17 +38,13 @@ pub(super) struct Scope<'a> {
     pub manual: Option<&'a Placement>,
     pub overrides: &'a BTreeMap<u64, Quantization>,
     /// The model's tensors classified, and its weight tables without overrides.
-    pub cache: &'a WeightCache,
+    pub cache: Weights<'a>,
     /// Weight tables with the manual map's overrides, by quantization.
     pub tables: std::cell::RefCell<Vec<(Quantization, Arc<WeightTable>)>>,
 }
 
 impl<'a> Scope<'a> {
-    pub(super) fn new(
-        input: &'a Input<'a>,
-        prepared: &'a Prepared,
-        cache: &'a WeightCache,
-    ) -> Scope<'a> {
+    pub(super) fn new(input: &'a Input<'a>, prepared: &'a Prepared) -> Scope<'a> {
         Scope {
             input,
             devices: &prepared.devices,
@@ -40,7 +54,10 @@ impl<'a> Scope<'a> {
                 .manual
                 .as_ref()
                 .map_or(&NO_OVERRIDES, |m| &m.quantization),
-            cache,
+            cache: match input.weights {
+                Some(shared) => Weights::Shared(shared),
+                None => Weights::Own(WeightCache::new(input.shape)),
+            },
             tables: Default::default(),
         }
     }

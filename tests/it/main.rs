@@ -13,6 +13,7 @@ mod support;
 #[cfg(feature = "serve")]
 mod tiny_checkpoint;
 
+mod advice;
 #[cfg(feature = "serve")]
 mod apply;
 mod architecture;

@@ -57,6 +57,16 @@ fn too_large(len: u64, max: u64) -> io::Error {
     )
 }
 
+/// Why a path given as a manifest cannot be read as one: "`p` does not
+/// exist", or "`p` is a FIFO, not a file" (a device, a socket, …).
+pub fn not_a_file(path: &Path) -> String {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => format!("`{shown}` is {}, not a file", kind(&meta)),
+        _ => format!("`{shown}` does not exist"),
+    }
+}
+
 /// What `meta` is, for a message: `a FIFO`, `a device`, `a directory`, ….
 pub fn kind(meta: &std::fs::Metadata) -> &'static str {
     let t = meta.file_type();
@@ -82,6 +92,21 @@ pub fn kind(meta: &std::fs::Metadata) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_that_is_no_file_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.toml");
+        assert_eq!(
+            not_a_file(&missing),
+            format!("`{}` does not exist", missing.display())
+        );
+        #[cfg(unix)]
+        assert_eq!(
+            not_a_file(Path::new("/dev/zero")),
+            "`/dev/zero` is a device, not a file"
+        );
+    }
 
     #[test]
     fn only_regular_files_under_the_cap_are_read() {

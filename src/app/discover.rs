@@ -59,10 +59,7 @@ pub fn manifests(paths: &[PathBuf]) -> Result<Vec<Found>, DiscoverError> {
                 )));
             }
         } else {
-            return Err(DiscoverError(format!(
-                "`{}` does not exist",
-                path.display()
-            )));
+            return Err(DiscoverError(crate::files::not_a_file(path)));
         }
     }
     found.sort();

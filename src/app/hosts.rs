@@ -69,7 +69,7 @@ pub(super) fn locate(host: &str, manifest: &Path) -> Option<PathBuf> {
     let start = std::path::absolute(start.unwrap_or(Path::new("."))).ok()?;
     for dir in start.ancestors() {
         let candidate = dir.join("hosts").join(format!("{host}.toml"));
-        if candidate.is_file() {
+        if candidate.exists() {
             return Some(candidate);
         }
         if dir.join(".git").exists() {

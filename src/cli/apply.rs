@@ -84,8 +84,8 @@ pub(super) fn run(args: Args, color: bool) -> Exit {
     };
     if !args.manifest.is_file() {
         say(&format!(
-            "error: `{}` is not a file",
-            args.manifest.display()
+            "error: {}",
+            crate::files::not_a_file(&args.manifest)
         ));
         return Exit::Usage;
     }

@@ -37,7 +37,7 @@ const PATH_KEYS: [&str; 6] = [
 
 pub(super) fn run(args: Args, color: bool) -> Exit {
     if !args.manifest.is_file() {
-        eprintln!("error: `{}` is not a file", args.manifest.display());
+        eprintln!("error: {}", crate::files::not_a_file(&args.manifest));
         return Exit::Usage;
     }
     let outcome = Loader::new().load(&args.manifest, &Overrides::from_process(args.sets));

@@ -113,7 +113,7 @@ pub fn run(args: Args, color: bool) -> Exit {
         return Exit::Usage;
     };
     if !manifest.is_file() {
-        eprintln!("error: `{}` is not a file", manifest.display());
+        eprintln!("error: {}", crate::files::not_a_file(manifest));
         return Exit::Usage;
     }
     let settings = Settings {
